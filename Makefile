@@ -1,0 +1,35 @@
+# The README's commands. `make help` lists them.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SAMPLES := $(shell find data/samples -type f ! -path '*/refused/*' ! -name '*.md' | sort)
+DEMO_STORE ?= demo.duckdb
+
+.PHONY: help setup demo test lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[airflow,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv with pinned dependencies
+
+demo: $(STAMP) ## migrate data/samples/ into the embedded DuckDB store and print the summary
+	rm -f $(DEMO_STORE)
+	$(VENV)/bin/suppress ingest --tenant demo --store $(DEMO_STORE) --default-region US $(SAMPLES)
+
+test: $(STAMP) ## run the whole test suite
+	$(PY) -m pytest -q
+
+lint: $(STAMP) ## ruff over the code
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP) ## SPEC 5 benchmark on 10M rows (slow: writes ~1 GB)
+	$(PY) benchmarks/run.py --rows 10000000
+
+clean: ## remove the venv and generated files
+	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache

@@ -1,0 +1,300 @@
+"""One import run, end to end: read, detect, normalize, quarantine, validate, dedupe, load.
+
+The CLI, the DAGs and the tests all call `ingest()`. Each file is streamed in batches through the
+adapter and the normalizer into Parquet parts; an in-memory DuckDB then dedupes them and counts;
+the store merges the staged result in one transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import phonenumbers
+import polars as pl
+
+from pipelines import sources
+from pipelines.errors import DataRefused, UsageError, UserError
+from pipelines.model import REASONS
+from pipelines.normalize.records import FileContext, normalize_batch
+from pipelines.normalize.timestamps import slash_order
+from pipelines.readers import InputFile, iter_inputs, read_table
+from pipelines.settings import DEFAULT_MAX_REJECT_RATE
+from pipelines.sources.base import MapOptions, Probe
+from pipelines.store import Stage, Store, open_store
+from pipelines.store.base import new_run_id, sql_statements, utcnow
+from pipelines.validate import validate
+
+BATCH_ROWS = 1_000_000
+EXAMPLES_PER_ERROR = 5
+
+Progress = Callable[[str, int], None]  # (what, rows done so far)
+
+
+@dataclass
+class IngestRequest:
+    tenant: str
+    paths: list[str]
+    platform: str = "auto"
+    reason: str | None = None
+    default_region: str | None = None
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
+    dry_run: bool = False
+    force: bool = False
+
+    def check(self) -> None:
+        if not self.tenant or not self.tenant.strip():
+            raise UsageError("--tenant must not be empty")
+        if not self.paths:
+            raise UsageError("name at least one file to ingest")
+        if self.reason is not None and self.reason not in REASONS:
+            raise UsageError(f"--reason must be one of {', '.join(REASONS)}")
+        if not 0.0 <= self.max_reject_rate <= 1.0:
+            raise UsageError("--max-reject-rate must be between 0 and 1")
+        if self.default_region and self.default_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise UsageError(f"--default-region {self.default_region!r} is not a known region code (e.g. US, GB, DE)")
+        if self.platform != "auto":
+            sources.get(self.platform)
+
+    def options(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("tenant", "paths")}
+
+
+@dataclass
+class PlannedFile:
+    source: InputFile
+    table: object
+    probe: Probe
+    adapter: sources.Adapter
+    match: sources.Match
+    info: dict = field(default_factory=dict)
+
+
+def _input_hash(req: IngestRequest, inputs: list[InputFile]) -> str:
+    basis = {
+        "tenant": req.tenant,
+        "files": sorted(f.sha256 for f in inputs),
+        "platform": req.platform,
+        "reason": req.reason,
+        "default_region": (req.default_region or "").upper(),
+    }
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+
+
+def plan_files(req: IngestRequest, workdir: Path) -> list[PlannedFile]:
+    """Open every input and decide its platform; refuses files that match nothing."""
+    planned = []
+    for source in iter_inputs(req.paths, workdir):
+        table = read_table(source)
+        probe = Probe.of(table)
+        found = sources.detect(probe, req.platform)
+        if found is None:
+            cols = ", ".join(table.columns[:8])
+            what = "any known format" if req.platform == "auto" else f"a {req.platform} export"
+            raise DataRefused(
+                f"{source.display}: does not look like {what} (columns: {cols}); "
+                "name the platform with --platform, or see `suppress formats`"
+            )
+        adapter, match = found
+        if match.kind in adapter.needs_reason and req.reason is None:
+            raise DataRefused(
+                f"{source.display}: a {adapter.name} {match.kind} export carries no suppression status of its own; "
+                "pass --reason to say what these addresses are (a contact export is never suppressed by default)"
+            )
+        planned.append(PlannedFile(source, table, probe, adapter, match))
+    return planned
+
+
+def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: int, now, progress: Progress | None,
+                    done: int) -> tuple[list[Path], int]:
+    opts = MapOptions(reason=req.reason, default_region=req.default_region)
+    mapped = pf.adapter.map(pf.table.frame, pf.probe, pf.match, opts)
+    sample_times = pf.adapter.map(pf.table.sample.lazy(), pf.probe, pf.match, opts).collect()["occurred_raw"]
+    order = None
+    if sample_times.drop_nulls().str.contains(r"^\s*\d{1,2}[/-]\d{1,2}[/-]\d{2,4}").any():
+        order = slash_order(mapped, "occurred_raw")
+    ctx = FileContext(
+        tenant=req.tenant, platform=pf.adapter.name, kind=pf.match.kind, file=pf.source.display,
+        sha256=pf.source.sha256, default_region=req.default_region, now=now, slash_order=order,
+    )
+    parts = []
+    try:
+        for n, batch in enumerate(mapped.collect_batches(chunk_size=BATCH_ROWS)):
+            if batch.height == 0:
+                continue
+            part = workdir / f"part_{index:04d}_{n:05d}.parquet"
+            normalize_batch(batch, ctx).write_parquet(part)
+            parts.append(part)
+            done += batch.height
+            if progress:
+                progress(f"normalizing {pf.source.name}", done)
+    except pl.exceptions.ComputeError as exc:
+        raise UserError(f"{pf.source.display}: cannot be read ({str(exc).splitlines()[0]})") from None
+    return parts, done
+
+
+def _stage(parts: list[Path], workdir: Path, now) -> tuple[Stage, dict]:
+    """Dedupe and count the normalized parts with an in-memory DuckDB (SQL in sql/duckdb/stage.sql)."""
+    q = sql_statements("duckdb", "stage")
+
+    def sql(name: str, **paths) -> str:
+        text = q[name]
+        for key, value in paths.items():
+            items = value if isinstance(value, list) else [value]
+            literal = ", ".join("'" + str(v).replace("'", "''") + "'" for v in items)
+            text = text.replace(f":{key}", f"[{literal}]" if isinstance(value, list) else literal)
+        return text
+
+    stage = Stage(*(workdir / f"stage_{n}.parquet" for n in ("suppressions", "lineage", "deliveries", "rejects")))
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(sql("rows_view", parts=parts))
+        con.execute(sql("lineage", out=stage.lineage), {"load_time": now})
+        con.execute(sql("suppressions", lineage=stage.lineage, out=stage.suppressions))
+        con.execute(sql("deliveries", out=stage.deliveries))
+        con.execute(sql("rejects", out=stage.rejects))
+        per_file = {r[0]: {"rows_read": r[1], "rows_rejected": r[2], "rows_ignored": r[3]}
+                    for r in con.execute(q["file_counts"]).fetchall()}
+        by_reason = [dict(zip(("channel", "reason", "scope", "count"), r))
+                     for r in con.execute(sql("reason_counts", suppressions=stage.suppressions)).fetchall()]
+        warnings = dict(con.execute(q["warning_counts"]).fetchall())
+        lineage_rows = con.execute("SELECT coalesce(sum(row_count), 0) FROM read_parquet(?)", [str(stage.lineage)]).fetchone()[0]
+        staged = con.execute("SELECT count(*) FROM read_parquet(?)", [str(stage.suppressions)]).fetchone()[0]
+        deliveries = con.execute("SELECT count(*) FROM read_parquet(?)", [str(stage.deliveries)]).fetchone()[0]
+        rejects = pl.read_parquet(stage.rejects)
+    finally:
+        con.close()
+    by_error = rejects.group_by("error").agg(pl.len().alias("count"), pl.struct("file", "line", "value").head(EXAMPLES_PER_ERROR).alias("examples")).sort("count", descending=True)
+    return stage, {
+        "per_file": per_file,
+        "by_reason": by_reason,
+        "time_warnings": warnings,
+        "suppression_rows": int(lineage_rows),
+        "suppressions_in_run": int(staged),
+        "deliveries": int(deliveries),
+        "rejects_by_error": {r["error"]: r["count"] for r in by_error.iter_rows(named=True)},
+        "reject_examples": {r["error"]: r["examples"] for r in by_error.iter_rows(named=True)},
+    }
+
+
+def ingest(req: IngestRequest, store: Store | str | None = None, progress: Progress | None = None) -> dict:
+    """Run one import. Returns the run summary; raises UserError/DataRefused for refused input."""
+    req.check()
+    own_store = not isinstance(store, Store)
+    st = open_store(store) if own_store else store
+    try:
+        with tempfile.TemporaryDirectory(prefix="suppress-") as tmp:
+            return _ingest(req, st, Path(tmp), progress)
+    finally:
+        if own_store:
+            st.close()
+
+
+def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress | None) -> dict:
+    now = utcnow()
+    run_id = new_run_id(now)
+    inputs_dir = workdir / "inputs"
+    inputs_dir.mkdir()
+    planned = plan_files(req, inputs_dir)
+    input_hash = _input_hash(req, [p.source for p in planned])
+    files = [
+        {"path": p.source.display, "sha256": p.source.sha256, "platform": p.adapter.name, "kind": p.match.kind,
+         "detected_why": p.match.why}
+        for p in planned
+    ]
+    summary: dict = {"run_id": run_id, "tenant": req.tenant, "dry_run": req.dry_run, "input_hash": input_hash,
+                     "started_at": now.isoformat(), "files": files}
+
+    previous = store.find_succeeded_run(req.tenant, input_hash)
+    if previous and not req.force:
+        summary.update(status="skipped", skipped_because=previous, rows_read=0, rows_accepted=0, rows_rejected=0,
+                       suppressions_added=0, suppressions_updated=0,
+                       message=f"the same input was already loaded by run {previous}; nothing changed (--force to re-run)")
+        store.begin_run(run_id, req.tenant, "ingest", input_hash, req.options())
+        store.finish_run(run_id, "skipped", summary, None, None)
+        return summary
+
+    store.begin_run(run_id, req.tenant, "ingest", input_hash, req.options())
+    stage = None
+    validation = None
+    try:
+        parts, done = [], 0
+        for i, pf in enumerate(planned):
+            file_parts, done = _normalize_file(pf, req, workdir, i, now, progress, done)
+            parts += file_parts
+        if not parts:
+            raise DataRefused("the input holds no rows")
+        if progress:
+            progress("deduplicating", done)
+        stage, facts = _stage(parts, workdir, now)
+        for f in files:
+            f.update(facts["per_file"].get(f["path"], {"rows_read": 0, "rows_rejected": 0, "rows_ignored": 0}))
+        rows_read = sum(f["rows_read"] for f in files)
+        rows_rejected = sum(f["rows_rejected"] for f in files)
+        summary.update(
+            rows_read=rows_read,
+            rows_accepted=rows_read - rows_rejected,
+            rows_rejected=rows_rejected,
+            rows_ignored=sum(f["rows_ignored"] for f in files),
+            deliveries=facts["deliveries"],
+            suppressions_in_run=facts["suppressions_in_run"],
+            duplicates_collapsed=facts["suppression_rows"] - facts["suppressions_in_run"],
+            rejects_by_error=facts["rejects_by_error"],
+            reject_examples=facts["reject_examples"],
+            time_warnings=facts["time_warnings"],
+            by_reason=facts["by_reason"],
+            suppressions_added=0,
+            suppressions_updated=0,
+        )
+        rate = rows_rejected / rows_read if rows_read else 0.0
+        summary["reject_rate"] = round(rate, 6)
+        if rate > req.max_reject_rate:
+            raise DataRefused(
+                f"{rows_rejected} of {rows_read} rows rejected ({rate:.1%}), over the limit of "
+                f"{req.max_reject_rate:.1%}; nothing loaded. See `suppress rejects {run_id}`"
+            )
+        if progress:
+            progress("validating", done)
+        validation = _validate(stage)
+        if not validation["success"]:
+            failed = "; ".join(
+                f"{r['expectation']}({r['column']})" for s in validation["suites"] for r in s["results"]
+                if not r["success"] and r["severity"] == "critical"
+            )
+            raise DataRefused(f"validation failed: {failed}; nothing loaded")
+        if req.dry_run:
+            counts = store.load_run(run_id, stage, files, summary, validation, dry_run=True)
+            summary.update(suppressions_added=counts.added, suppressions_updated=counts.updated, status="succeeded",
+                           message="dry run: nothing was loaded; the counts say what a real run would change")
+            store.finish_run(run_id, "succeeded", summary, validation, None, files, stage)
+            return summary
+        if progress:
+            progress("loading", done)
+        summary["status"] = "succeeded"
+        counts = store.load_run(run_id, stage, files, summary, validation)
+        summary.update(suppressions_added=counts.added, suppressions_updated=counts.updated)
+        return summary
+    except BaseException as exc:
+        summary["status"] = "failed"
+        summary["error"] = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        try:
+            store.finish_run(run_id, "failed", summary, validation, summary["error"], files, stage)
+        except Exception:  # the original failure matters more than the bookkeeping one
+            pass
+        if isinstance(exc, UserError):
+            exc.summary = summary
+        raise
+
+
+def _validate(stage: Stage) -> dict:
+    suppressions = pl.read_parquet(stage.suppressions)
+    results = [validate(suppressions, "canonical_suppression")]
+    rejects = pl.read_parquet(stage.rejects)
+    if rejects.height:
+        results.append(validate(rejects, "quarantine_record"))
+    return {"success": all(r.success for r in results), "suites": [r.to_dict() for r in results]}

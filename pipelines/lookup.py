@@ -1,0 +1,47 @@
+"""Address lookups against the store: `check` for one or a million addresses at once."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.errors import UserError
+from pipelines.model import blocks_expr
+from pipelines.normalize.email import normalize_emails
+from pipelines.normalize.phone import normalize_phones
+from pipelines.store import Store
+
+
+def read_address_file(path: Path) -> list[str]:
+    """One address a line; blank lines skipped."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        text = path.read_text(encoding="cp1252")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def normalize_inputs(inputs: list[str], default_region: str | None) -> pl.DataFrame:
+    """(idx, input, channel, address): inputs with an @ are emails, others phone numbers."""
+    frame = pl.DataFrame({"input": inputs}, schema={"input": pl.String}).with_row_index("idx")
+    frame = frame.with_columns(
+        pl.when(pl.col("input").str.contains("@")).then(pl.lit("email")).otherwise(pl.lit("sms")).alias("channel")
+    )
+    emails = normalize_emails(frame.filter(pl.col("channel") == "email"), "input", "address", "_err")
+    phones = normalize_phones(frame.filter(pl.col("channel") == "sms"), "input", "address", "_err", default_region)
+    return pl.concat([emails, phones], how="vertical_relaxed").drop("_err").sort("idx")
+
+
+def check_addresses(store: Store, tenant: str, inputs: list[str], purpose: str, default_region: str | None) -> list[dict]:
+    frame = normalize_inputs(inputs, default_region)
+    hits = store.check(tenant, frame.select("idx", "input", "channel", "address"))
+    hits = hits.with_columns(blocks_expr(purpose).alias("blocks"))
+    per_input = hits.group_by("idx").agg(
+        pl.col("blocks").any().alias("suppressed"), pl.col("reason").unique().sort().alias("reasons")
+    )
+    result = frame.join(per_input, on="idx", how="left").sort("idx").with_columns(
+        pl.col("suppressed").fill_null(False), pl.col("reasons").fill_null([])
+    )
+    return result.select("input", "address", "channel", "suppressed", "reasons").to_dicts()

@@ -1,0 +1,117 @@
+"""The canonical suppression model: reasons, scopes, channels, blocking rules and frame schemas.
+
+Every other module takes its vocabulary from here (SPEC 2, 2.2).
+"""
+from __future__ import annotations
+
+import polars as pl
+
+CHANNELS = ("email", "sms")
+
+REASONS = (
+    "hard_bounce",
+    "soft_bounce",
+    "policy_block",
+    "invalid",
+    "spam_complaint",
+    "unsubscribe",
+    "manual",
+)
+
+# Reasons that block every message on their channel, whatever the purpose.
+BLOCKS_ALL = frozenset({"hard_bounce", "invalid", "spam_complaint", "manual"})
+# Reasons kept as evidence only: they never block by themselves (soft bounces block
+# through the consecutive-bounce policy, not through their own record).
+NON_BLOCKING = frozenset({"soft_bounce", "policy_block"})
+
+# What a row of an input can be, besides a suppression.
+EVENT_SUPPRESSION = "suppression"
+EVENT_DELIVERED = "delivered"  # evidence for soft-bounce counting, never a suppression
+EVENT_IGNORED = "ignored"  # a row that carries no suppression (e.g. a subscribed contact)
+EVENTS = (EVENT_SUPPRESSION, EVENT_DELIVERED, EVENT_IGNORED)
+
+SCOPE_ALL = "all"
+SCOPE_MARKETING = "marketing"
+LIST_SCOPE_PREFIX = "list:"
+
+PURPOSES = ("marketing", "transactional")
+
+
+def blocks(reason: str, scope: str, purpose: str) -> bool:
+    """Whether one active suppression blocks a message of this purpose (SPEC 2.2)."""
+    if reason in BLOCKS_ALL:
+        return True
+    if reason == "unsubscribe":
+        # A list-level unsubscribe blocks that list's marketing only; a send-out that is not
+        # tied to a list is judged on marketing/all scopes.
+        return purpose == "marketing" and scope in (SCOPE_MARKETING, SCOPE_ALL)
+    return False
+
+
+def blocks_expr(purpose: str) -> pl.Expr:
+    """The same rule as `blocks`, over `reason` and `scope` columns."""
+    unsub = (pl.col("reason") == "unsubscribe") & pl.col("scope").is_in([SCOPE_MARKETING, SCOPE_ALL])
+    rule = pl.col("reason").is_in(sorted(BLOCKS_ALL))
+    return rule | unsub if purpose == "marketing" else rule
+
+
+# Columns an adapter hands to the normalizer, one row per input row (all strings but _line).
+MAPPED_SCHEMA: dict[str, pl.DataType] = {
+    "_line": pl.Int64(),
+    "raw_address": pl.String(),
+    "channel": pl.String(),
+    "event": pl.String(),
+    "reason": pl.String(),
+    "status": pl.String(),
+    "scope": pl.String(),
+    "occurred_raw": pl.String(),
+    "detail": pl.String(),
+}
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+# One accepted, normalized row (before deduplication).
+CANONICAL_SCHEMA: dict[str, pl.DataType] = {
+    "tenant": pl.String(),
+    "channel": pl.String(),
+    "address": pl.String(),
+    "event": pl.String(),
+    "reason": pl.String(),
+    "scope": pl.String(),
+    "occurred_at": UTC_TS,
+    "occurred_raw": pl.String(),
+    "time_warning": pl.String(),
+    "source_platform": pl.String(),
+    "source_kind": pl.String(),
+    "source_file": pl.String(),
+    "source_sha256": pl.String(),
+    "source_line": pl.Int64(),
+    "detail": pl.String(),
+}
+
+# One quarantined row.
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    "file": pl.String(),
+    "line": pl.Int64(),
+    "value": pl.String(),
+    "error": pl.String(),
+    "platform": pl.String(),
+    "detail": pl.String(),
+}
+
+# Quarantine error codes, with the sentence a reviewer reads next to them.
+ERROR_CODES: dict[str, str] = {
+    "empty_address": "no address in the row",
+    "missing_at": "email without '@'",
+    "multiple_at": "more than one '@' (several addresses glued together?)",
+    "empty_local_part": "nothing before the '@'",
+    "empty_domain": "nothing after the '@'",
+    "domain_without_dot": "domain has no dot",
+    "forbidden_character": "spaces or characters not allowed in an address",
+    "too_long": "address longer than 254 characters",
+    "invalid_domain": "domain cannot be encoded as IDNA",
+    "invalid_phone": "not a possible phone number",
+    "excel_mangled_phone": "phone number turned into a number by a spreadsheet (e.g. 1.41555E+10)",
+    "unknown_status": "status value this platform's adapter does not know",
+    "missing_status": "no status in a file whose rows need one",
+}

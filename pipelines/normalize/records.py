@@ -1,0 +1,98 @@
+"""The one normalizer: mapped adapter rows -> canonical rows, each with an error code or none."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from pipelines.model import (
+    EVENT_IGNORED,
+    EVENT_SUPPRESSION,
+    MAPPED_SCHEMA,
+    REASONS,
+    SCOPE_ALL,
+    SCOPE_MARKETING,
+)
+from pipelines.normalize.email import normalize_emails
+from pipelines.normalize.phone import normalize_phones
+from pipelines.normalize.timestamps import parse_times
+
+
+@dataclass(frozen=True)
+class FileContext:
+    tenant: str
+    platform: str
+    kind: str
+    file: str
+    sha256: str
+    default_region: str | None
+    now: datetime
+    slash_order: str | None = None
+
+
+# Columns of a normalized part (what staging reads back from Parquet).
+NORMALIZED_COLUMNS = (
+    "tenant", "channel", "address", "event", "reason", "scope", "occurred_at", "occurred_raw", "time_warning",
+    "source_platform", "source_kind", "source_file", "source_sha256", "source_line", "detail", "status",
+    "raw_address", "error",
+)
+
+
+def _addresses(batch: pl.DataFrame, region: str | None) -> pl.DataFrame:
+    emails = batch.filter(pl.col("channel") == "email")
+    phones = batch.filter(pl.col("channel") != "email")
+    parts = []
+    if emails.height:
+        parts.append(normalize_emails(emails, "raw_address", "address", "error"))
+    if phones.height:
+        parts.append(normalize_phones(phones, "raw_address", "address", "error", region))
+    if not parts:
+        return batch.with_columns(pl.lit(None, pl.String).alias("address"), pl.lit(None, pl.String).alias("error"))
+    return pl.concat(parts, how="vertical_relaxed")
+
+
+def normalize_batch(batch: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
+    batch = batch.select(list(MAPPED_SCHEMA)).cast(MAPPED_SCHEMA)
+    out = _addresses(batch, ctx.default_region)
+    times = parse_times(out["occurred_raw"], now=ctx.now, order=ctx.slash_order)
+    out = pl.concat([out, times], how="horizontal")
+
+    is_suppression = pl.col("event") == EVENT_SUPPRESSION
+    status = pl.col("status").str.strip_chars()
+    reason_error = (
+        pl.when(~is_suppression | pl.col("reason").is_in(REASONS))
+        .then(pl.lit(None, pl.String))
+        .when(status.is_null() | (status == ""))
+        .then(pl.lit("missing_status"))
+        .otherwise(pl.lit("unknown_status"))
+    )
+    # Ignored rows never load, so their address need not be valid either.
+    error = pl.when(pl.col("event") == EVENT_IGNORED).then(pl.lit(None, pl.String)).otherwise(
+        pl.coalesce(pl.col("error"), reason_error)
+    )
+    scope = (
+        pl.when(pl.col("reason") == "unsubscribe")
+        .then(pl.coalesce(pl.col("scope").str.strip_chars().replace("", None), pl.lit(SCOPE_MARKETING)))
+        .otherwise(pl.lit(SCOPE_ALL))
+    )
+    return out.select(
+        pl.lit(ctx.tenant).alias("tenant"),
+        "channel",
+        "address",
+        "event",
+        "reason",
+        scope.alias("scope"),
+        "occurred_at",
+        "occurred_raw",
+        "time_warning",
+        pl.lit(ctx.platform).alias("source_platform"),
+        pl.lit(ctx.kind).alias("source_kind"),
+        pl.lit(ctx.file).alias("source_file"),
+        pl.lit(ctx.sha256).alias("source_sha256"),
+        pl.col("_line").alias("source_line"),
+        pl.col("detail").str.strip_chars(),
+        "status",
+        "raw_address",
+        error.alias("error"),
+    )

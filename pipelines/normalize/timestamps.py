@@ -1,0 +1,113 @@
+"""Event times to UTC as Polars expressions (SPEC 2.1, platform-formats section 18).
+
+A time that cannot be used never rejects a row: it becomes null with a warning code, and the raw
+string is kept by the caller.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import polars as pl
+
+from pipelines.model import UTC_TS
+
+EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)
+
+_ZONES = {
+    "GMT": "+0000", "UTC": "+0000", "UT": "+0000", "Z": "+0000",
+    "EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
+    "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
+}
+_NULLISH = r"(?i)^(|n/?a|null|none|-|0000-00-00( 00:00:00)?|0)$"
+
+
+def _aware(s: pl.Expr, fmt: str) -> pl.Expr:
+    return s.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
+
+
+def _naive(s: pl.Expr, fmt: str) -> pl.Expr:
+    return s.str.to_datetime(fmt, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+
+
+def slash_order(frame: pl.LazyFrame, column: str) -> str | None:
+    """Decide D/M vs M/D once for a whole file's column: 'dmy', 'mdy', or None (never says).
+
+    A day over 12 decides. A file that shows both orders is ambiguous too (None).
+    """
+    parts = pl.col(column).str.strip_chars().str.extract_groups(r"^(\d{1,2})[/-](\d{1,2})[/-]\d{2,4}")
+    stats = frame.select(
+        (parts.struct.field("1").cast(pl.Int32, strict=False) > 12).any().alias("dmy"),
+        (parts.struct.field("2").cast(pl.Int32, strict=False) > 12).any().alias("mdy"),
+    ).collect()
+    dmy, mdy = bool(stats["dmy"][0]), bool(stats["mdy"][0])
+    if dmy != mdy:
+        return "dmy" if dmy else "mdy"
+    return None
+
+
+def parse_times(values: pl.Series, now: datetime | None = None, order: str | None = "auto") -> pl.DataFrame:
+    """Parse a column of raw time strings; returns columns `occurred_at` and `time_warning`.
+
+    `order` is the file's day/month order from `slash_order` ("auto" decides on these values).
+    """
+    now = now or datetime.now(timezone.utc)
+    frame = pl.DataFrame({"raw": values.cast(pl.String)})
+    raw = pl.col("raw").str.strip_chars()
+    s = raw.str.replace(r"(?i)^[a-z]{3},\s*", "")  # RFC 2822 day name
+    s = s.str.replace(r"(\d)T(\d)", "$1 $2").str.replace(r"\s*Z$", "+0000")
+    for name, offset in _ZONES.items():
+        s = s.str.replace(rf"\s+{name}$", f" {offset}")
+    s = s.str.replace(r"([+-]\d{2}):(\d{2})$", "$1$2")
+
+    epoch = raw.str.contains(r"^\d{9,10}(\.\d+)?$")
+    epoch_ms = raw.str.contains(r"^\d{12,13}$")
+    from_epoch = (
+        pl.when(epoch)
+        .then((raw.cast(pl.Float64, strict=False) * 1_000_000).cast(pl.Int64, strict=False))
+        .when(epoch_ms)
+        .then(raw.cast(pl.Int64, strict=False) * 1000)
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone("UTC")
+    )
+    candidates = [
+        from_epoch,
+        _aware(s, "%Y-%m-%d %H:%M:%S%.f%z"),
+        _aware(s, "%Y-%m-%d %H:%M:%S %z"),
+        _aware(s, "%Y-%m-%d %H:%M%z"),
+        _naive(s, "%Y-%m-%d %H:%M:%S%.f"),
+        _naive(s, "%Y-%m-%d %H:%M"),
+        _naive(s, "%Y-%m-%d"),
+        _naive(s, "%Y%m%d %H%M%S"),
+        _aware(s, "%d %b %Y %H:%M:%S %z"),
+        _naive(s, "%b %d, %Y"),
+        _naive(s, "%B %d, %Y"),
+    ]
+    if order == "auto":
+        order = slash_order(frame.lazy(), "raw")
+    if order is not None:
+        d, m = ("%d", "%m") if order == "dmy" else ("%m", "%d")
+        for fmt in (f"{d}/{m}/%Y %H:%M:%S", f"{d}/{m}/%Y %H:%M", f"{d}/{m}/%Y", f"{d}/{m}/%y %I:%M %p", f"{d}/{m}/%y"):
+            candidates.append(_naive(s, fmt))
+    if order == "dmy":
+        candidates += [_naive(s, "%d-%m-%Y %H:%M"), _naive(s, "%d-%m-%Y %H:%M:%S"), _naive(s, "%d-%m-%Y")]
+
+    parsed = pl.coalesce(*[c.cast(UTC_TS) for c in candidates])
+    nullish = raw.is_null() | raw.str.contains(_NULLISH)
+    warning = (
+        pl.when(nullish)
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("_t").is_null() & raw.str.contains(r"^\d{1,2}[/-]\d{1,2}[/-]\d{2,4}"))
+        .then(pl.lit("ambiguous_day_month"))
+        .when(pl.col("_t").is_null())
+        .then(pl.lit("unparseable_time"))
+        .when(pl.col("_t") > now)
+        .then(pl.lit("future_time"))
+        .when(pl.col("_t") < EARLIEST)
+        .then(pl.lit("time_before_1995"))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+    out = frame.with_columns(parsed.alias("_t")).with_columns(warning.alias("time_warning"))
+    return out.select(
+        pl.when(pl.col("time_warning").is_null()).then(pl.col("_t")).otherwise(None).alias("occurred_at"),
+        "time_warning",
+    )

@@ -1,0 +1,170 @@
+"""The store interface every backend implements, and what it shares (SQL files, HMAC, run records)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.settings import SQL_DIR, hmac_key_from_env
+
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
+
+
+@cache
+def sql_statements(dialect: str, file: str) -> dict[str, str]:
+    """Named statements of `sql/<dialect>/<file>.sql` (`-- name: x` starts one)."""
+    text = (SQL_DIR / dialect / f"{file}.sql").read_text()
+    parts = _NAME.split(text)
+    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+
+
+def migrations(dialect: str) -> list[tuple[int, str, str]]:
+    """(version, name, sql) of the numbered migrations `sql/<dialect>/NNN_name.sql`, in order."""
+    out = []
+    for path in sorted((SQL_DIR / dialect).glob("[0-9][0-9][0-9]_*.sql")):
+        out.append((int(path.name[:3]), path.stem, path.read_text()))
+    return out
+
+
+def new_key() -> str:
+    return secrets.token_hex(32)
+
+
+def hmac_pads(key: bytes) -> tuple[str, str]:
+    """HMAC-SHA-256's inner and outer padded keys (hex), so SQL can compute the HMAC column-wise."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = bytes(b ^ 0x36 for b in key)
+    outer = bytes(b ^ 0x5C for b in key)
+    return inner.hex(), outer.hex()
+
+
+def address_hmac(key: bytes, address: str) -> str:
+    """The same keyed hash in Python (tests and single lookups)."""
+    return hmac.new(key, address.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or utcnow()
+    return f"run_{now:%Y%m%dT%H%M%S}_{secrets.token_hex(3)}"
+
+
+@dataclass
+class Stage:
+    """A run's staged results (Parquet files written by the ingest's staging step)."""
+
+    suppressions: Path
+    lineage: Path
+    deliveries: Path
+    rejects: Path
+
+
+@dataclass
+class LoadCounts:
+    added: int
+    updated: int
+
+
+class Store(ABC):
+    """Small on purpose: what the CLI, the DAGs and the tests need from any backend."""
+
+    dialect: str
+    url: str
+    key: bytes
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending numbered migrations; returns the names applied."""
+
+    @abstractmethod
+    def begin_run(self, run_id: str, tenant: str, kind: str, input_hash: str | None, options: dict) -> None:
+        """Record a run as running, committed at once (a crash leaves it visible)."""
+
+    @abstractmethod
+    def find_succeeded_run(self, tenant: str, input_hash: str) -> str | None: ...
+
+    @abstractmethod
+    def load_run(self, run_id: str, stage: Stage, files: list[dict], summary: dict, validation: dict,
+                 dry_run: bool = False) -> LoadCounts:
+        """Merge a staged run and mark it succeeded, all in one transaction (rolled back if dry_run)."""
+
+    @abstractmethod
+    def finish_run(self, run_id: str, status: str, summary: dict, validation: dict | None, error: str | None,
+                   files: list[dict] | None = None, stage: Stage | None = None) -> None:
+        """Close a run that loads nothing (failed, refused, skipped, dry run), keeping its rejects."""
+
+    @abstractmethod
+    def rollback_run(self, run_id: str) -> dict: ...
+
+    @abstractmethod
+    def check(self, tenant: str, inputs: pl.DataFrame) -> pl.DataFrame:
+        """`inputs` (idx, input, channel, address) -> rows (idx, reason, scope) of matching suppressions."""
+
+    @abstractmethod
+    def export(self, tenant: str) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def runs(self, tenant: str) -> list[dict]: ...
+
+    @abstractmethod
+    def run(self, run_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def run_files(self, run_id: str) -> list[dict]: ...
+
+    @abstractmethod
+    def rejects(self, run_id: str) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def key_fingerprint(key: bytes) -> str:
+    return address_hmac(key, "suppression-store-key-check")[:16]
+
+
+def resolve_key(settings: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """The HMAC key and the settings to save with a new store.
+
+    SUPPRESSION_HMAC_KEY (production) is never written to the store, only its fingerprint, so a
+    dump of the store cannot be brute-forced with it. Without it (a laptop), the store keeps a
+    generated key of its own. A key that differs from the one the store was built with is refused:
+    hashed addresses would stop matching.
+    """
+    from pipelines.errors import UserError
+
+    env = hmac_key_from_env()
+    if "hmac_key" in settings:
+        key = bytes.fromhex(settings["hmac_key"])
+        if env and env != key:
+            raise UserError("SUPPRESSION_HMAC_KEY is set, but this store was created with its own generated key")
+        return key, {}
+    if "hmac_key_fingerprint" in settings:
+        if not env:
+            raise UserError("this store needs SUPPRESSION_HMAC_KEY (it was created with one)")
+        if key_fingerprint(env) != settings["hmac_key_fingerprint"]:
+            raise UserError("SUPPRESSION_HMAC_KEY does not match the key this store was created with")
+        return env, {}
+    if env:
+        return env, {"hmac_key_fingerprint": key_fingerprint(env)}
+    key = bytes.fromhex(new_key())
+    return key, {"hmac_key": key.hex()}

@@ -1,0 +1,101 @@
+"""Great Expectations validation of what a run is about to load (suites in `expectations/`).
+
+GX has no DuckDB or Polars datasource, so batches go through its pandas path. Row-level rejects
+are computed before, vectorized; GX is the audit of the batch: pass/fail and the observed values
+for the report. Batches above `FULL_ROWS` are validated on a uniform sample of `SAMPLE_ROWS`
+rows (the uniqueness of the key is guaranteed by the GROUP BY that built the batch).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.settings import EXPECTATIONS_DIR
+
+FULL_ROWS = 2_000_000
+SAMPLE_ROWS = 1_000_000
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    severity: str
+    success: bool
+    observed: dict = field(default_factory=dict)
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    success: bool  # no critical expectation failed
+    rows_validated: int
+    rows_total: int
+    results: list[ExpectationOutcome]
+
+    @property
+    def critical_failures(self) -> list[ExpectationOutcome]:
+        return [r for r in self.results if not r.success and r.severity == "critical"]
+
+    def to_dict(self) -> dict:
+        return {
+            "suite": self.suite,
+            "success": self.success,
+            "rows_validated": self.rows_validated,
+            "rows_total": self.rows_total,
+            "results": [r.__dict__ for r in self.results],
+        }
+
+
+def _observed(result: dict) -> dict:
+    keep = ("observed_value", "element_count", "unexpected_count", "unexpected_percent", "partial_unexpected_list")
+    out = {k: result[k] for k in keep if k in result}
+    if "partial_unexpected_list" in out:
+        out["partial_unexpected_list"] = [str(v) for v in out["partial_unexpected_list"][:10]]
+    return json.loads(json.dumps(out, default=str))
+
+
+def validate(frame: pl.DataFrame, suite_name: str, total_rows: int | None = None) -> SuiteOutcome:
+    """Run one suite from `expectations/<suite_name>.json` on a frame."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # GX draws progress bars on stderr otherwise
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    import great_expectations as gx  # slow import: only when a run validates
+
+    spec = json.loads((EXPECTATIONS_DIR / f"{suite_name}.json").read_text())
+    total = total_rows if total_rows is not None else frame.height
+    if frame.height > FULL_ROWS:
+        frame = frame.sample(SAMPLE_ROWS, seed=0)
+    context = gx.get_context(mode="ephemeral")
+    suite = context.suites.add(gx.ExpectationSuite(**spec))
+    batch = (
+        context.data_sources.add_pandas("run")
+        .add_dataframe_asset("batch")
+        .add_batch_definition_whole_dataframe("whole")
+        .get_batch(batch_parameters={"dataframe": frame.to_pandas()})
+    )
+    result = batch.validate(suite, result_format="SUMMARY")
+    outcomes = []
+    for r in result.results:
+        config = r.expectation_config
+        outcomes.append(
+            ExpectationOutcome(
+                expectation=config.type,
+                column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []) or [])
+                or None,
+                severity=str(getattr(config, "severity", "critical") or "critical").split(".")[-1].lower(),
+                success=bool(r.success),
+                observed=_observed(r.result or {}),
+            )
+        )
+    ok = not any(not o.success and o.severity == "critical" for o in outcomes)
+    return SuiteOutcome(suite_name, ok, frame.height, total, outcomes)
+
+
+def suite_names() -> list[str]:
+    return sorted(p.stem for p in Path(EXPECTATIONS_DIR).glob("*.json"))

@@ -1,0 +1,112 @@
+-- Loading one run's staged results into the store, inside one transaction (SPEC 2.3).
+-- $run_id, $now and the staged Parquet paths are parameters; address_hmac() is a per-connection
+-- macro holding the installation's key.
+
+-- name: stage
+CREATE OR REPLACE TEMP TABLE stage_suppressions AS
+SELECT s.*, address_hmac(s.address) AS address_hash FROM read_parquet($suppressions) s;
+
+-- name: stage_lineage
+CREATE OR REPLACE TEMP TABLE stage_lineage AS
+SELECT l.*, address_hmac(l.address) AS address_hash FROM read_parquet($lineage) l;
+
+-- name: classify
+-- new: key not in the store; strengthened: known key whose time span the run widens.
+CREATE OR REPLACE TEMP TABLE stage_changes AS
+SELECT t.tenant, t.channel, t.address, t.address_hash, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
+       t.source_platform, t.detail,
+       CASE WHEN s.address_hash IS NULL THEN 'created' ELSE 'strengthened' END AS action
+FROM stage_suppressions t
+LEFT JOIN suppressions s
+  ON s.tenant = t.tenant AND s.channel = t.channel AND s.address_hash = t.address_hash
+ AND s.reason = t.reason AND s.scope = t.scope
+WHERE s.address_hash IS NULL
+   OR t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at;
+
+-- name: insert_new
+INSERT INTO suppressions (tenant, channel, address, address_hash, reason, scope, first_seen_at, last_seen_at,
+                          source_platform, detail, created_run_id, last_run_id, updated_at)
+SELECT tenant, channel, address, address_hash, reason, scope, first_seen_at, last_seen_at,
+       source_platform, detail, $run_id, $run_id, $now
+FROM stage_changes WHERE action = 'created';
+
+-- name: strengthen
+UPDATE suppressions s
+SET first_seen_at = least(s.first_seen_at, c.first_seen_at),
+    last_seen_at  = greatest(s.last_seen_at, c.last_seen_at),
+    last_run_id   = $run_id,
+    updated_at    = $now
+FROM stage_changes c
+WHERE c.action = 'strengthened'
+  AND s.tenant = c.tenant AND s.channel = c.channel AND s.address_hash = c.address_hash
+  AND s.reason = c.reason AND s.scope = c.scope;
+
+-- name: insert_lineage
+INSERT INTO suppression_sources (tenant, channel, address_hash, reason, scope, run_id, source_sha256,
+                                 source_platform, source_kind, source_file, first_line, row_count,
+                                 first_seen_at, last_seen_at, detail)
+SELECT l.tenant, l.channel, l.address_hash, l.reason, l.scope, $run_id, l.source_sha256,
+       l.source_platform, l.source_kind, l.source_file, l.first_line, l.row_count,
+       l.first_seen_at, l.last_seen_at, l.detail
+FROM stage_lineage l
+WHERE NOT EXISTS (
+    SELECT 1 FROM suppression_sources x
+    WHERE x.tenant = l.tenant AND x.channel = l.channel AND x.address_hash = l.address_hash
+      AND x.reason = l.reason AND x.scope = l.scope AND x.source_sha256 = l.source_sha256);
+
+-- name: insert_events
+INSERT INTO suppression_events (tenant, channel, address_hash, reason, scope, action, run_id, occurred_at, recorded_at)
+SELECT tenant, channel, address_hash, reason, scope, action, $run_id, last_seen_at, $now FROM stage_changes;
+
+-- name: insert_deliveries
+INSERT INTO suppression_events (tenant, channel, address_hash, action, run_id, occurred_at, recorded_at, detail)
+SELECT d.tenant, d.channel, address_hmac(d.address), 'delivered', $run_id, d.occurred_at, $now, d.detail
+FROM read_parquet($deliveries) d;
+
+-- name: insert_rejects
+INSERT INTO quarantine (run_id, file, line, value, error, platform, detail)
+SELECT $run_id, file, line, value, error, platform, detail FROM read_parquet($rejects);
+
+-- name: change_counts
+SELECT count(*) FILTER (WHERE action = 'created'), count(*) FILTER (WHERE action = 'strengthened') FROM stage_changes;
+
+-- name: rollback_touched
+CREATE OR REPLACE TEMP TABLE rollback_keys AS
+SELECT DISTINCT tenant, channel, address_hash, reason, scope FROM suppression_sources WHERE run_id = $run_id;
+
+-- name: rollback_lineage
+DELETE FROM suppression_sources WHERE run_id = $run_id;
+
+-- name: rollback_remaining
+-- What is left of each touched suppression once the run's lineage is gone.
+CREATE OR REPLACE TEMP TABLE rollback_left AS
+SELECT k.tenant, k.channel, k.address_hash, k.reason, k.scope,
+       min(x.first_seen_at) AS first_seen_at, max(x.last_seen_at) AS last_seen_at, count(x.run_id) AS sources
+FROM rollback_keys k
+LEFT JOIN suppression_sources x
+  ON x.tenant = k.tenant AND x.channel = k.channel AND x.address_hash = k.address_hash
+ AND x.reason = k.reason AND x.scope = k.scope
+GROUP BY ALL;
+
+-- name: rollback_events
+INSERT INTO suppression_events (tenant, channel, address_hash, reason, scope, action, run_id, recorded_at, detail)
+SELECT tenant, channel, address_hash, reason, scope,
+       CASE WHEN sources = 0 THEN 'rolled_back' ELSE 'narrowed' END, $run_id, $now, 'rollback of run'
+FROM rollback_left;
+
+-- name: rollback_delete
+DELETE FROM suppressions s USING rollback_left r
+WHERE r.sources = 0
+  AND s.tenant = r.tenant AND s.channel = r.channel AND s.address_hash = r.address_hash
+  AND s.reason = r.reason AND s.scope = r.scope;
+
+-- name: rollback_narrow
+UPDATE suppressions s
+SET first_seen_at = r.first_seen_at, last_seen_at = r.last_seen_at, updated_at = $now
+FROM rollback_left r
+WHERE r.sources > 0
+  AND s.tenant = r.tenant AND s.channel = r.channel AND s.address_hash = r.address_hash
+  AND s.reason = r.reason AND s.scope = r.scope;
+
+-- name: rollback_counts
+SELECT count(*) FILTER (WHERE sources = 0), count(*) FILTER (WHERE sources > 0) FROM rollback_left;

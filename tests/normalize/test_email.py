@@ -1,0 +1,57 @@
+import polars as pl
+import pytest
+
+from pipelines.normalize.email import normalize_emails
+
+
+def run(values):
+    frame = normalize_emails(pl.DataFrame({"raw": values}, schema={"raw": pl.String}), "raw", "address", "error")
+    return list(zip(frame["address"].to_list(), frame["error"].to_list()))
+
+
+@pytest.mark.parametrize(
+    ("raw", "address"),
+    [
+        ("Jane@Example.COM", "jane@example.com"),
+        ('"Jane Doe" <Jane.Doe@Example.com>', "jane.doe@example.com"),
+        ("Jane <jane@example.com>", "jane@example.com"),
+        ("<jane@example.com>", "jane@example.com"),
+        ("mailto:Jane@example.com", "jane@example.com"),
+        ("  jane@example.com\u00a0", "jane@example.com"),
+        ("\u200bjane@example.com\u200b", "jane@example.com"),
+        ("'jane@example.com'", "jane@example.com"),
+        ("jane@example.com.", "jane@example.com"),
+        ("jane+news@example.com", "jane+news@example.com"),  # plus-tags are different addresses
+        ("j.a.n.e@example.com", "j.a.n.e@example.com"),  # so are dots
+        ("jürgen@bücher.example", "jürgen@xn--bcher-kva.example"),
+        ("user@XN--BCHER-KVA.example", "user@xn--bcher-kva.example"),
+    ],
+)
+def test_normalizes(raw, address):
+    assert run([raw]) == [(address, None)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ("", "empty_address"),
+        (None, "empty_address"),
+        ("gmail.com", "missing_at"),
+        ("#02232014", "missing_at"),
+        ("8/27/2015", "missing_at"),
+        ('name@yahoo.comett@domain.com"', "multiple_at"),
+        ("@example.com", "empty_local_part"),
+        ("jane@", "empty_domain"),
+        ("jane@localhost", "domain_without_dot"),
+        ("jane doe@example.com", "forbidden_character"),
+        ("jane@exa mple.com", "forbidden_character"),
+        ("a" * 250 + "@example.com", "too_long"),
+    ],
+)
+def test_rejects_with_code(raw, error):
+    assert run([raw]) == [(None, error)]
+
+
+def test_idn_and_punycode_forms_meet():
+    got = run(["User@Bücher.example", "user@xn--bcher-kva.example"])
+    assert got[0] == got[1] == ("user@xn--bcher-kva.example", None)

@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable in logs
 out = Console(highlight=False, soft_wrap=True)
 
 StoreOpt = Annotated[
@@ -294,23 +294,16 @@ def _error(message: str) -> None:
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and an exit code, never a traceback."""
+    """Entry point: user errors become one line on stderr and an exit code, never a traceback.
+
+    Usage errors are the CLI framework's own (exit 2, with a hint); it runs in standalone mode.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except PipelineError as exc:
         _error(str(exc))
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(1)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         if os.environ.get("SUPPRESS_DEBUG"):
             raise
         _error(f"unexpected failure: {type(exc).__name__}: {exc} (set SUPPRESS_DEBUG=1 for a traceback)")

@@ -284,8 +284,11 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
         summary["error"] = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         try:
             store.finish_run(run_id, "failed", summary, validation, summary["error"], files, stage)
-        except Exception:  # the original failure matters more than the bookkeeping one
-            pass
+        except Exception:  # keep at least the failed run record; the original failure is what matters
+            try:
+                store.finish_run(run_id, "failed", summary, None, summary["error"])
+            except Exception:
+                pass
         if isinstance(exc, UserError):
             exc.summary = summary
         raise

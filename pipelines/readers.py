@@ -81,10 +81,9 @@ def _sniff_encoding(head: bytes) -> tuple[str, bool]:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", False  # Polars strips the BOM itself
     try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the chunk's end
-            return "cp1252", True
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is fine
+    except UnicodeDecodeError:
+        return "cp1252", True
     return "utf-8", False
 
 
@@ -100,6 +99,7 @@ def _materialize(display: str, name: str, opener, workdir: Path, index: int) -> 
             sha, newlines = _transcode(fh, dst, encoding if transcode else "utf-8", cr_only)
         return InputFile(display, name, sha, dst, newlines)
     digest, newlines = hashlib.sha256(), 0
+    utf8 = codecs.getincrementaldecoder("utf-8")()
     local: Path | None = getattr(opener, "path", None)
     with opener() as fh:
         out = None if local else dst.open("wb")
@@ -107,8 +107,18 @@ def _materialize(display: str, name: str, opener, workdir: Path, index: int) -> 
             while chunk := fh.read(CHUNK):
                 digest.update(chunk)
                 newlines += chunk.count(b"\n")
+                utf8.decode(chunk)
                 if out:
                     out.write(chunk)
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            # Not UTF-8 after all (past the first megabyte): a legacy Windows export.
+            if out:
+                out.close()
+                out = None
+            with opener() as again:
+                sha, newlines = _transcode(again, dst, "cp1252", cr_only)
+            return InputFile(display, name, sha, dst, newlines)
         finally:
             if out:
                 out.close()
@@ -280,12 +290,12 @@ def _with_lines(frame: pl.LazyFrame, names: list[str], header_lines: int, exact:
 
 
 def _read_json(source: InputFile, head: str) -> Table:
-    first_line = head.lstrip().splitlines()[0].strip()
+    lines = [ln for ln in head.lstrip().splitlines() if ln.strip()]
+    first_line = lines[0].strip()
     ndjson = False
-    if first_line.startswith("{"):
+    if first_line.startswith("{") and len(lines) > 1:  # one object a line, and more than one line
         try:
-            json.loads(first_line)
-            ndjson = True
+            ndjson = isinstance(json.loads(first_line), dict)
         except json.JSONDecodeError:
             ndjson = False
     if first_line.startswith("[") and first_line.endswith("]") and len(head.strip().splitlines()) > 1:
@@ -349,6 +359,7 @@ def _find_records(doc):
                 return value
         if doc.get("contacts", 0) is None:  # Brevo's exhausted page
             return []
+        return [doc]  # a single record
     return None
 
 

@@ -17,6 +17,10 @@ def _q(name: str, file: str = "load") -> str:
     return sql_statements(DIALECT, file)[name]
 
 
+def _frame(result) -> pl.DataFrame:
+    return pl.from_arrow(result.to_arrow_table())
+
+
 class DuckDBStore(Store):
     dialect = DIALECT
 
@@ -126,7 +130,8 @@ class DuckDBStore(Store):
         try:
             if stage is not None and stage.rejects.exists():
                 self.con.execute(_q("insert_rejects"), {"run_id": run_id, "rejects": str(stage.rejects)})
-            self._record_files(run_id, files or [])
+            if files:
+                self._record_files(run_id, files)
             self._close_run(run_id, status, summary, validation, error)
             self.con.execute("COMMIT")
         except BaseException:
@@ -166,12 +171,12 @@ class DuckDBStore(Store):
     def check(self, tenant, inputs: pl.DataFrame) -> pl.DataFrame:
         self.con.register("check_inputs", inputs.to_arrow())
         try:
-            return self.con.execute(_q("check", "read"), {"tenant": tenant}).pl()
+            return _frame(self.con.execute(_q("check", "read"), {"tenant": tenant}))
         finally:
             self.con.unregister("check_inputs")
 
     def export(self, tenant) -> pl.DataFrame:
-        return self.con.execute(_q("export", "read"), {"tenant": tenant}).pl()
+        return _frame(self.con.execute(_q("export", "read"), {"tenant": tenant}))
 
     def _dicts(self, sql: str, params: dict) -> list[dict]:
         cur = self.con.execute(sql, params)
@@ -195,7 +200,7 @@ class DuckDBStore(Store):
         return self._dicts(_q("run_files", "read"), {"run_id": run_id})
 
     def rejects(self, run_id) -> pl.DataFrame:
-        return self.con.execute(_q("rejects", "read"), {"run_id": run_id}).pl()
+        return _frame(self.con.execute(_q("rejects", "read"), {"run_id": run_id}))
 
     def count_suppressions(self, tenant: str) -> int:
         return self.con.execute(_q("count_suppressions", "read"), {"tenant": tenant}).fetchone()[0]

@@ -11,7 +11,8 @@ CREATE OR REPLACE TEMP TABLE stage_lineage AS
 SELECT l.*, address_hmac(l.address) AS address_hash FROM read_parquet($lineage) l;
 
 -- name: classify
--- new: key not in the store; strengthened: known key whose time span the run widens.
+-- new: key not in the store; strengthened: known key whose time span the run widens with real
+-- event times (the load time that stands in for an unknown time is no new evidence).
 CREATE OR REPLACE TEMP TABLE stage_changes AS
 SELECT t.tenant, t.channel, t.address, t.address_hash, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
        t.source_platform, t.detail,
@@ -21,7 +22,7 @@ LEFT JOIN suppressions s
   ON s.tenant = t.tenant AND s.channel = t.channel AND s.address_hash = t.address_hash
  AND s.reason = t.reason AND s.scope = t.scope
 WHERE s.address_hash IS NULL
-   OR t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at;
+   OR (t.time_known AND (t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at));
 
 -- name: insert_new
 INSERT INTO suppressions (tenant, channel, address, address_hash, reason, scope, first_seen_at, last_seen_at,

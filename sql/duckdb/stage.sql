@@ -17,6 +17,7 @@ COPY (
            count(*)                              AS row_count,
            coalesce(min(occurred_at), $load_time) AS first_seen_at,
            coalesce(max(occurred_at), $load_time) AS last_seen_at,
+           count(occurred_at) > 0                AS time_known,
            arg_min(detail, source_line)          AS detail
     FROM rows
     WHERE error IS NULL AND event = 'suppression'
@@ -30,7 +31,8 @@ COPY (
            min(first_seen_at)                           AS first_seen_at,
            max(last_seen_at)                            AS last_seen_at,
            arg_min(source_platform, first_seen_at)      AS source_platform,
-           arg_min(detail, first_seen_at)               AS detail
+           arg_min(detail, first_seen_at)               AS detail,
+           bool_or(time_known)                          AS time_known
     FROM read_parquet(:lineage)
     GROUP BY tenant, channel, address, reason, scope
 ) TO :out (FORMAT parquet);

@@ -1,0 +1,211 @@
+"""The core contract through the real CLI: ingest, idempotency, refusal, rollback, check, export."""
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from tests.conftest import SAMPLES
+
+GENERIC = [SAMPLES / "generic" / "bounced_addresses.csv", SAMPLES / "generic" / "no_header_crlf.txt"]
+EVENTS = SAMPLES / "events" / "delivery_events.csv"
+
+
+def ingest_first_file(cli):
+    """The first generic file alone has 1 bad row in 7: over the default 10% limit."""
+    return cli("ingest", "--tenant", "acme", "--json", "--max-reject-rate", "0.2", GENERIC[0]).json()
+
+
+def exported(cli, tenant="acme"):
+    result = cli("export", "--tenant", tenant)
+    assert result.code == 0, result.stderr
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def test_generic_lists_normalize_dedupe_and_quarantine(cli):
+    result = cli("ingest", "--tenant", "acme", "--json", *GENERIC)
+    assert result.code == 0, result.stderr
+    s = result.json()
+    assert s["status"] == "succeeded"
+    assert (s["rows_read"], s["rows_accepted"], s["rows_rejected"]) == (12, 11, 1)
+    assert s["rows_accepted"] + s["rows_rejected"] == s["rows_read"]
+    assert s["rejects_by_error"] == {"missing_at": 1}
+    assert s["suppressions_added"] == 8 and s["suppressions_updated"] == 0
+    assert s["duplicates_collapsed"] == 3
+    assert [(f["platform"], f["rows_read"], f["rows_rejected"]) for f in s["files"]] == [("generic", 7, 1), ("generic", 5, 0)]
+    rows = exported(cli)
+    assert sorted(r["address"] for r in rows) == [
+        "alice@example.com", "bob@example.com", "carl@example.org", "dave@example.net",
+        "jane.doe@example.com", "nbsp@example.com", "padded@example.net", "user@xn--bcher-kva.example",
+    ]
+    assert {(r["reason"], r["scope"], r["channel"]) for r in rows} == {("hard_bounce", "all", "email")}
+    assert list(rows[0])[:8] == ["tenant", "channel", "address", "reason", "scope", "source_platform", "first_seen_at", "last_seen_at"]
+
+
+def test_rejects_name_file_line_value_and_code(cli):
+    run_id = cli("ingest", "--tenant", "acme", "--json", *GENERIC).json()["run_id"]
+    result = cli("rejects", run_id, "--format", "csv")
+    assert result.code == 0, result.stderr
+    (row,) = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert row["file"].endswith("bounced_addresses.csv")
+    assert (row["line"], row["value"], row["error"]) == ("4", "not-an-email", "missing_at")
+    assert list(row)[:4] == ["file", "line", "value", "error"]
+
+
+def test_same_input_twice_changes_nothing_and_says_so(cli):
+    first = cli("ingest", "--tenant", "acme", "--json", *GENERIC).json()
+    before = exported(cli)
+    again = cli("ingest", "--tenant", "acme", "--json", *reversed(GENERIC))
+    assert again.code == 0
+    assert again.json()["status"] == "skipped"
+    assert again.json()["skipped_because"] == first["run_id"]
+    forced = cli("ingest", "--tenant", "acme", "--json", "--force", *GENERIC).json()
+    assert forced["status"] == "succeeded"
+    assert (forced["suppressions_added"], forced["suppressions_updated"]) == (0, 0)
+    assert exported(cli) == before
+
+
+def test_overlapping_exports_never_double_count(cli):
+    ingest_first_file(cli)
+    s = cli("ingest", "--tenant", "acme", "--json", *GENERIC).json()
+    # bob and user@... were already there from the first file; alice, dave, nbsp are new
+    assert (s["suppressions_added"], s["suppressions_updated"]) == (3, 0)
+    assert len(exported(cli)) == 8
+
+
+def test_tenants_never_leak(cli):
+    cli("ingest", "--tenant", "acme", "--json", *GENERIC)
+    assert exported(cli, "globex") == []
+    check = cli("check", "--tenant", "globex", "--json", "bob@example.com").json()
+    assert check[0]["suppressed"] is False
+
+
+def test_dry_run_loads_nothing_but_counts(cli):
+    s = cli("ingest", "--tenant", "acme", "--json", "--dry-run", *GENERIC).json()
+    assert s["status"] == "succeeded" and s["dry_run"] is True
+    assert s["suppressions_added"] == 8
+    assert exported(cli) == []
+    real = cli("ingest", "--tenant", "acme", "--json", *GENERIC).json()
+    assert real["status"] == "succeeded" and real["suppressions_added"] == 8  # a dry run does not make it "seen"
+
+
+def test_reject_rate_over_limit_refuses_and_loads_nothing(cli, tmp_path):
+    bad = tmp_path / "half_bad.csv"
+    bad.write_text("email\na@example.com\nnot-an-address\nb@example.com\ngmail.com\n")
+    result = cli("ingest", "--tenant", "acme", "--json", bad)
+    assert result.code == 3
+    assert "over the limit of 10.0%" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.json()["status"] == "failed"
+    assert exported(cli) == []
+    runs = cli("runs", "--tenant", "acme", "--json").json()
+    assert [r["status"] for r in runs] == ["failed"]
+    rejected = cli("rejects", runs[0]["run_id"], "--format", "csv").stdout
+    assert "not-an-address" in rejected and "gmail.com" in rejected  # the reviewer can still see why
+    ok = cli("ingest", "--tenant", "acme", "--json", "--max-reject-rate", "0.5", bad)
+    assert ok.code == 0 and ok.json()["suppressions_added"] == 2
+
+
+def test_unknown_format_is_refused_with_its_name(cli):
+    refused = SAMPLES / "refused" / "orders_not_an_export.csv"
+    result = cli("ingest", "--tenant", "acme", *GENERIC, refused)
+    assert result.code == 3
+    assert "orders_not_an_export.csv" in result.stderr and "does not look like any known format" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert exported(cli) == []
+
+
+def test_failure_mid_load_leaves_the_store_as_it_was(cli, monkeypatch):
+    ingest_first_file(cli)
+    before = exported(cli)
+    from pipelines.store.duckdb_store import DuckDBStore
+
+    def boom(self, run_id, files):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(DuckDBStore, "_record_files", boom)
+    result = cli("ingest", "--tenant", "acme", "--json", *GENERIC)
+    assert result.code == 1
+    assert "disk full" in result.stderr and "Traceback" not in result.stderr
+    monkeypatch.undo()
+    assert exported(cli) == before
+    runs = cli("runs", "--tenant", "acme", "--json").json()
+    assert [r["status"] for r in runs] == ["failed", "succeeded"]
+
+
+def test_rollback_removes_only_what_the_run_added(cli):
+    first = ingest_first_file(cli)
+    second = cli("ingest", "--tenant", "acme", "--json", GENERIC[1]).json()
+    assert second["suppressions_added"] == 3
+    result = cli("rollback", second["run_id"], "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["suppressions_removed"] == 3
+    assert len(exported(cli)) == 5  # bob and user@... stay: the first run asserted them too
+    assert cli("rollback", second["run_id"]).code == 1  # twice is refused
+    again = cli("ingest", "--tenant", "acme", "--json", GENERIC[1]).json()
+    assert again["status"] == "succeeded" and again["suppressions_added"] == 3
+    assert first["status"] == "succeeded"
+
+
+def test_events_file_reasons_scopes_and_unknown_status(cli):
+    s = cli("ingest", "--tenant", "acme", "--json", "--max-reject-rate", "0.2", EVENTS).json()
+    assert s["rejects_by_error"] == {"unknown_status": 1}
+    assert s["deliveries"] == 2
+    assert s["time_warnings"] == {"unparseable_time": 1}
+    rows = {(r["address"], r["reason"], r["scope"]) for r in exported(cli)}
+    assert rows == {
+        ("soft.bounce@example.com", "soft_bounce", "all"),
+        ("gone@example.org", "hard_bounce", "all"),
+        ("angry@example.net", "spam_complaint", "all"),
+        ("leaver@example.com", "unsubscribe", "marketing"),
+        ("+14155550142", "unsubscribe", "marketing"),
+    }
+    soft = next(r for r in exported(cli) if r["address"] == "soft.bounce@example.com")
+    assert soft["first_seen_at"].startswith("2025-01-03") and soft["last_seen_at"].startswith("2025-01-04")
+
+
+def test_check_follows_the_blocking_rules(cli):
+    cli("ingest", "--tenant", "acme", "--json", "--max-reject-rate", "0.2", EVENTS)
+    inputs = ["GONE@example.org", "leaver@example.com", "soft.bounce@example.com", "nobody@example.com",
+              "not an address", "(415) 555-0142"]
+    marketing = cli("check", "--tenant", "acme", "--json", "--default-region", "US", *inputs).json()
+    assert [r["input"] for r in marketing] == inputs
+    assert [r["suppressed"] for r in marketing] == [True, True, False, False, False, True]
+    assert marketing[0]["address"] == "gone@example.org" and marketing[0]["reasons"] == ["hard_bounce"]
+    assert marketing[2]["reasons"] == ["soft_bounce"]  # evidence, not a block
+    assert marketing[4]["address"] is None
+    assert marketing[5]["channel"] == "sms" and marketing[5]["address"] == "+14155550142"
+    transactional = cli("check", "--tenant", "acme", "--json", "--purpose", "transactional", "--default-region", "US", *inputs).json()
+    assert [r["suppressed"] for r in transactional] == [True, False, False, False, False, False]
+
+
+def test_check_reads_a_file(cli, tmp_path):
+    cli("ingest", "--tenant", "acme", "--json", *GENERIC)
+    f = tmp_path / "to_check.txt"
+    f.write_text("bob@example.com\n\nalice@example.com\nfresh@example.com\n")
+    got = cli("check", "--tenant", "acme", "--json", "--file", f).json()
+    assert [(r["address"], r["suppressed"]) for r in got] == [
+        ("bob@example.com", True), ("alice@example.com", True), ("fresh@example.com", False)]
+
+
+@pytest.mark.parametrize("args", [
+    ["ingest", "--tenant", "acme", "--reason", "bounced", "x.csv"],
+    ["ingest", "x.csv"],
+    ["ingest", "--tenant", "acme", "--max-reject-rate", "2", "x.csv"],
+    ["check", "--tenant", "acme", "--purpose", "sales", "a@example.com"],
+    ["export", "--tenant", "acme", "--format", "xml"],
+])
+def test_bad_usage_exits_2(cli, args, tmp_path):
+    (tmp_path / "x.csv").write_text("email\na@example.com\n")
+    args = [str(tmp_path / a) if a == "x.csv" else a for a in args]
+    result = cli(*args)
+    assert result.code == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_runs_lists_newest_first(cli):
+    ingest_first_file(cli)
+    ingest_first_file(cli)
+    runs = cli("runs", "--tenant", "acme", "--json").json()
+    assert [r["status"] for r in runs] == ["skipped", "succeeded"]

@@ -1,0 +1,160 @@
+"""Files as customers send them: archives, encodings, line endings, delimiters, JSON shapes."""
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+
+import polars as pl
+import pytest
+
+from pipelines.errors import UserError
+from pipelines.readers import iter_inputs, read_table
+
+
+def read(path, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return [read_table(f) for f in iter_inputs([path], work)]
+
+
+def rows(table):
+    return table.frame.collect()
+
+
+def test_utf8_bom_and_crlf(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_bytes(b"\xef\xbb\xbfEmail,Reason\r\nA@example.com,bounce\r\nb@example.com,spam\r\n")
+    (t,) = read(p, tmp_path)
+    assert t.columns == ["Email", "Reason"]
+    assert rows(t)["Email"].to_list() == ["A@example.com", "b@example.com"]
+    assert rows(t)["_line"].to_list() == [2, 3]
+
+
+def test_utf16_tab_separated_excel_unicode_text(tmp_path):
+    p = tmp_path / "excel.txt"
+    p.write_bytes("email\tstatus\njürgen@bücher.example\tbounced\n".encode("utf-16"))
+    (t,) = read(p, tmp_path)
+    assert t.delimiter == "\t"
+    assert rows(t)["email"].to_list() == ["jürgen@bücher.example"]
+
+
+def test_cp1252_fallback(tmp_path):
+    p = tmp_path / "latin.csv"
+    p.write_bytes("email;name\nrene@example.com;Ren\xe9\n".encode("latin-1"))
+    (t,) = read(p, tmp_path)
+    assert t.delimiter == ";"
+    assert rows(t)["name"].to_list() == ["René"]
+
+
+def test_bare_cr_line_endings(tmp_path):
+    p = tmp_path / "mac.csv"
+    p.write_bytes(b"email\ra@example.com\rb@example.com\r")
+    (t,) = read(p, tmp_path)
+    assert rows(t)["email"].to_list() == ["a@example.com", "b@example.com"]
+    assert rows(t)["_line"].to_list() == [2, 3]
+
+
+def test_multiline_quoted_fields_and_blank_lines_keep_true_line_numbers(tmp_path):
+    p = tmp_path / "notes.csv"
+    p.write_text('email,notes\na@example.com,"first\nsecond\nthird"\n\nb@example.com,plain\n,\n')
+    (t,) = read(p, tmp_path)
+    got = rows(t)
+    assert got["email"].to_list() == ["a@example.com", "b@example.com"]
+    assert got["_line"].to_list() == [2, 6]  # the note spans lines 2-4, line 5 is blank, line 7 empty
+
+
+def test_headerless_list_is_detected(tmp_path):
+    p = tmp_path / "list.txt"
+    p.write_text("a@example.com\nb@example.com\n")
+    (t,) = read(p, tmp_path)
+    assert not t.has_header
+    assert rows(t)["_col1"].to_list() == ["a@example.com", "b@example.com"]
+
+
+def test_duplicate_and_case_colliding_headers_are_kept(tmp_path):
+    p = tmp_path / "dup.csv"
+    p.write_text("Email,Region,REGION,Email\na@example.com,x,y,z\n")
+    (t,) = read(p, tmp_path)
+    assert t.columns == ["Email", "Region", "REGION__2", "Email__2"]
+
+
+def test_gzip_and_zip_with_mac_junk(tmp_path):
+    gz = tmp_path / "bounces.csv.gz"
+    gz.write_bytes(gzip.compress(b"email\na@example.com\n"))
+    zp = tmp_path / "members_export_0a1b2c3d4e.zip"
+    with zipfile.ZipFile(zp, "w") as z:
+        z.writestr("members_export_0a1b2c3d4e/cleaned_members_export_0a1b2c3d4e.csv", "Email Address\nb@example.com\n")
+        z.writestr("__MACOSX/members_export_0a1b2c3d4e/._cleaned_members_export_0a1b2c3d4e.csv", b"\x00\x05junk")
+        z.writestr("members_export_0a1b2c3d4e/", "")
+    work = tmp_path / "w"
+    work.mkdir()
+    found = list(iter_inputs([gz, zp], work))
+    assert [f.name for f in found] == ["bounces.csv", "cleaned_members_export_0a1b2c3d4e.csv"]
+    assert found[1].display.endswith("!members_export_0a1b2c3d4e/cleaned_members_export_0a1b2c3d4e.csv")
+    assert rows(read_table(found[0]))["email"].to_list() == ["a@example.com"]
+
+
+def test_sha256_is_of_the_original_bytes(tmp_path):
+    import hashlib
+
+    p = tmp_path / "x.csv"
+    data = "email\nr\xe9@example.com\n".encode("latin-1")
+    p.write_bytes(data)
+    work = tmp_path / "w"
+    work.mkdir()
+    (f,) = iter_inputs([p], work)
+    assert f.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_json_document_with_record_key_is_flattened(tmp_path):
+    p = tmp_path / "dump.json"
+    p.write_text(json.dumps({"Suppressions": [
+        {"EmailAddress": "a@example.com", "SuppressionReason": "HardBounce", "Meta": {"Stream": "outbound"}},
+        {"EmailAddress": "b@example.com", "SuppressionReason": "SpamComplaint", "Meta": {"Stream": "broadcast"}},
+    ]}))
+    (t,) = read(p, tmp_path)
+    got = rows(t)
+    assert got["EmailAddress"].to_list() == ["a@example.com", "b@example.com"]
+    assert got["Meta.Stream"].to_list() == ["outbound", "broadcast"]
+    assert got["_line"].to_list() == [1, 2]
+
+
+def test_ndjson_lines_numbered_by_file_line(tmp_path):
+    p = tmp_path / "events.ndjson"
+    p.write_text('{"emailAddress": "a@example.com", "reason": "BOUNCE"}\n\n{"emailAddress": "b@example.com", "reason": "COMPLAINT", "n": 3}\n')
+    (t,) = read(p, tmp_path)
+    got = rows(t)
+    assert got["_line"].to_list() == [1, 3]
+    assert got["n"].to_list() == [None, "3"]
+    assert got.schema["n"] == pl.String
+
+
+def test_bare_string_array_becomes_email_column(tmp_path):
+    p = tmp_path / "group.json"
+    p.write_text('["a@example.com", "b@example.com"]')
+    (t,) = read(p, tmp_path)
+    assert rows(t)["email"].to_list() == ["a@example.com", "b@example.com"]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("empty.csv", b"", "the file is empty"),
+    ("broken.json", b'{"Suppressions": [', "not valid JSON"),
+])
+def test_unreadable_files_are_refused_with_their_name(tmp_path, name, content, message):
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(UserError, match=f"{name}.*{message}"):
+        read(p, tmp_path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        read(tmp_path / "nope.csv", tmp_path)
+
+
+def test_cp1252_byte_beyond_the_first_megabyte(tmp_path):
+    p = tmp_path / "late.csv"
+    p.write_bytes(b"email\n" + b"a@example.com\n" * 90_000 + "ren\xe9@example.com\n".encode("latin-1"))
+    (t,) = read(p, tmp_path)
+    assert rows(t)["email"].to_list()[-1] == "rené@example.com"

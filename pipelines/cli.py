@@ -43,6 +43,14 @@ def _print_json(doc) -> None:
     sys.stdout.write(json.dumps(doc, default=_json_default, indent=2) + "\n")
 
 
+def _table(*columns: str) -> Table:
+    """A plain table that folds long values (file names, addresses) instead of cutting them."""
+    table = Table(box=None)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    return table
+
+
 def _open(store: str | None):
     from pipelines.store import open_store
 
@@ -122,7 +130,7 @@ def _print_summary(s: dict) -> None:
         return
     title = "dry run" if s.get("dry_run") else s["status"]
     out.print(f"run {s['run_id']} [bold]{title}[/] for tenant {s['tenant']}")
-    table = Table("file", "platform", "kind", "rows", "rejected", box=None)
+    table = _table("file", "platform", "kind", "rows", "rejected")
     for f in s["files"]:
         table.add_row(f["path"], f["platform"], f["kind"], f"{f.get('rows_read', 0):,}", f"{f.get('rows_rejected', 0):,}")
     out.print(table)
@@ -166,7 +174,7 @@ def check(
     if as_json:
         _print_json(results)
         return
-    table = Table("input", "address", "suppressed", "reasons", box=None)
+    table = _table("input", "address", "suppressed", "reasons")
     for r in results:
         table.add_row(r["input"], r["address"] or "(unparseable)", "yes" if r["suppressed"] else "no", ", ".join(r["reasons"]))
     out.print(table)
@@ -203,7 +211,7 @@ def runs(tenant: TenantOpt, as_json: JsonOpt = False, store: StoreOpt = None) ->
     if as_json:
         _print_json(rows)
         return
-    table = Table("run", "status", "started", "read", "rejected", "added", "updated", box=None)
+    table = _table("run", "status", "started", "read", "rejected", "added", "updated")
     for r in rows:
         table.add_row(r["run_id"], r["status"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}", str(r["rows_read"] or 0),
                       str(r["rows_rejected"] or 0), str(r["suppressions_added"] or 0), str(r["suppressions_updated"] or 0))
@@ -226,7 +234,7 @@ def rejects(
         writer.writerow(frame.columns)
         writer.writerows(frame.iter_rows())
         return
-    table = Table(*frame.columns, box=None)
+    table = _table(*frame.columns)
     for row in frame.iter_rows():
         table.add_row(*("" if v is None else str(v) for v in row))
     out.print(table)
@@ -253,7 +261,7 @@ def formats(as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table("platform", "kinds", "what", box=None)
+    table = _table("platform", "kinds", "what")
     for r in rows:
         table.add_row(r["platform"], ", ".join(r["kinds"]), r["description"])
     out.print(table)

@@ -133,15 +133,28 @@ class _FileOpener:
         return self.path.open("rb")
 
 
-def iter_inputs(paths: list[str | Path], workdir: Path) -> Iterator[InputFile]:
-    """Every logical input behind the given paths (archives expanded, junk members skipped)."""
-    index = 0
+def expand_paths(paths: list[str | Path]) -> list[Path]:
+    """Files named, with directories expanded to the files under them (sorted; hidden ones skipped)."""
+    files = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise UserError(f"{path}: no such file")
         if path.is_dir():
-            raise UserError(f"{path}: is a directory; name the files to ingest")
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not any(
+                part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                raise UserError(f"{path}: directory holds no files")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def iter_inputs(paths: list[str | Path], workdir: Path) -> Iterator[InputFile]:
+    """Every logical input behind the given paths (archives expanded, junk members skipped)."""
+    index = 0
+    for path in expand_paths(paths):
         lower = path.name.lower()
         if lower.endswith(".zip"):
             try:

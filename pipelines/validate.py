@@ -2,23 +2,20 @@
 
 GX has no DuckDB or Polars datasource, so batches go through its pandas path. Row-level rejects
 are computed before, vectorized; GX is the audit of the batch: pass/fail and the observed values
-for the report. Batches above `FULL_ROWS` are validated on a uniform sample of `SAMPLE_ROWS`
-rows (the uniqueness of the key is guaranteed by the GROUP BY that built the batch).
+for the report. The caller hands it the batch or a uniform sample of it (`total_rows` says which).
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from pipelines.settings import EXPECTATIONS_DIR
-
-FULL_ROWS = 2_000_000
-SAMPLE_ROWS = 1_000_000
 
 
 @dataclass
@@ -60,18 +57,30 @@ def _observed(result: dict) -> dict:
     return json.loads(json.dumps(out, default=str))
 
 
+def _import_gx():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    import great_expectations as gx  # slow (seconds): only when a run validates
+
+    return gx
+
+
+def preload() -> threading.Thread:
+    """Import GX in the background while a run reads its files (the import takes seconds)."""
+    thread = threading.Thread(target=_import_gx, name="gx-import", daemon=True)
+    thread.start()
+    return thread
+
+
 def validate(frame: pl.DataFrame, suite_name: str, total_rows: int | None = None) -> SuiteOutcome:
     """Run one suite from `expectations/<suite_name>.json` on a frame."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # GX draws progress bars on stderr otherwise
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    import great_expectations as gx  # slow import: only when a run validates
-
+    gx = _import_gx()
     spec = json.loads((EXPECTATIONS_DIR / f"{suite_name}.json").read_text())
     total = total_rows if total_rows is not None else frame.height
-    if frame.height > FULL_ROWS:
-        frame = frame.sample(SAMPLE_ROWS, seed=0)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars on the user's stderr
     suite = context.suites.add(gx.ExpectationSuite(**spec))
     batch = (
         context.data_sources.add_pandas("run")

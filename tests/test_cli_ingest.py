@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from tests.conftest import SAMPLES
+from tests.conftest import ROOT, SAMPLES
 
 GENERIC = [SAMPLES / "generic" / "bounced_addresses.csv", SAMPLES / "generic" / "no_header_crlf.txt"]
 EVENTS = SAMPLES / "events" / "delivery_events.csv"
@@ -108,7 +108,7 @@ def test_reject_rate_over_limit_refuses_and_loads_nothing(cli, tmp_path):
 
 
 def test_unknown_format_is_refused_with_its_name(cli):
-    refused = SAMPLES / "refused" / "orders_not_an_export.csv"
+    refused = ROOT / "tests" / "fixtures" / "refused" / "orders_not_an_export.csv"
     result = cli("ingest", "--tenant", "acme", *GENERIC, refused)
     assert result.code == 3
     assert "orders_not_an_export.csv" in result.stderr and "does not look like any known format" in result.stderr

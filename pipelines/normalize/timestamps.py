@@ -53,11 +53,12 @@ def parse_times(values: pl.Series, now: datetime | None = None, order: str | Non
     now = now or datetime.now(timezone.utc)
     frame = pl.DataFrame({"raw": values.cast(pl.String)})
     raw = pl.col("raw").str.strip_chars()
-    s = raw.str.replace(r"(?i)^[a-z]{3},\s*", "")  # RFC 2822 day name
-    s = s.str.replace(r"(\d)T(\d)", "$1 $2").str.replace(r"\s*Z$", "+0000")
+    cleaned = raw.str.replace(r"(?i)^[a-z]{3},\s*", "")  # RFC 2822 day name
+    cleaned = cleaned.str.replace(r"(\d)T(\d)", "$1 $2").str.replace(r"\s*Z$", "+0000")
     for name, offset in _ZONES.items():
-        s = s.str.replace(rf"\s+{name}$", f" {offset}")
-    s = s.str.replace(r"([+-]\d{2}):(\d{2})$", "$1$2")
+        cleaned = cleaned.str.replace(rf"\s+{name}$", f" {offset}")
+    cleaned = cleaned.str.replace(r"([+-]\d{2}):(\d{2})$", "$1$2")
+    s = pl.col("_s")
 
     epoch = raw.str.contains(r"^\d{9,10}(\.\d+)?$")
     epoch_ms = raw.str.contains(r"^\d{12,13}$")
@@ -69,8 +70,9 @@ def parse_times(values: pl.Series, now: datetime | None = None, order: str | Non
         .cast(pl.Datetime("us"))
         .dt.replace_time_zone("UTC")
     )
+    # The common shapes first, straight on the raw value; the cleaned value only for the rest.
+    direct = [from_epoch, _naive(raw, "%Y-%m-%d %H:%M:%S")]
     candidates = [
-        from_epoch,
         _aware(s, "%Y-%m-%d %H:%M:%S%.f%z"),
         _aware(s, "%Y-%m-%d %H:%M:%S %z"),
         _aware(s, "%Y-%m-%d %H:%M%z"),
@@ -91,7 +93,19 @@ def parse_times(values: pl.Series, now: datetime | None = None, order: str | Non
     if order == "dmy":
         candidates += [_naive(s, "%d-%m-%Y %H:%M"), _naive(s, "%d-%m-%Y %H:%M:%S"), _naive(s, "%d-%m-%Y")]
 
-    parsed = pl.coalesce(*[c.cast(UTC_TS) for c in candidates])
+    # Each format is tried only on the rows no earlier format could read: a file usually has
+    # one format, so most columns are parsed once.
+    parsed = pl.Series("_t", [None] * frame.height, dtype=UTC_TS)
+    todo = frame.with_row_index("_i").filter(pl.col("raw").is_not_null())
+    for n, candidate in enumerate(direct + candidates):
+        if todo.height == 0:
+            break
+        if n == len(direct):
+            todo = todo.with_columns(cleaned.alias("_s"))
+        got = todo.select("_i", candidate.cast(UTC_TS).alias("_t")).filter(pl.col("_t").is_not_null())
+        if got.height:
+            parsed = parsed.scatter(got["_i"], got["_t"])
+            todo = todo.join(got.select("_i"), on="_i", how="anti")
     nullish = raw.is_null() | raw.str.contains(_NULLISH)
     warning = (
         pl.when(nullish)
@@ -106,7 +120,7 @@ def parse_times(values: pl.Series, now: datetime | None = None, order: str | Non
         .then(pl.lit("time_before_1995"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
-    out = frame.with_columns(parsed.alias("_t")).with_columns(warning.alias("time_warning"))
+    out = frame.with_columns(parsed).with_columns(warning.alias("time_warning"))
     return out.select(
         pl.when(pl.col("time_warning").is_null()).then(pl.col("_t")).otherwise(None).alias("occurred_at"),
         "time_warning",

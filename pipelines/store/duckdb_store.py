@@ -8,7 +8,17 @@ import duckdb
 import polars as pl
 
 from pipelines.errors import UserError
-from pipelines.store.base import LoadCounts, Stage, Store, hmac_pads, migrations, resolve_key, sql_statements, utcnow
+from pipelines.store.base import (
+    DUCKDB_CONFIG,
+    LoadCounts,
+    Stage,
+    Store,
+    hmac_macro_sql,
+    migrations,
+    resolve_key,
+    sql_statements,
+    utcnow,
+)
 
 DIALECT = "duckdb"
 
@@ -17,8 +27,6 @@ def _q(name: str, file: str = "load") -> str:
     return sql_statements(DIALECT, file)[name]
 
 
-def _frame(result) -> pl.DataFrame:
-    return pl.from_arrow(result.to_arrow_table())
 
 
 class DuckDBStore(Store):
@@ -27,7 +35,7 @@ class DuckDBStore(Store):
     def __init__(self, path: str | Path, read_only: bool = False):
         self.url = str(path)
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
+            self.con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
         except duckdb.IOException as exc:
             raise UserError(f"cannot open store {path}: {exc}") from None
         self.read_only = read_only
@@ -37,11 +45,7 @@ class DuckDBStore(Store):
         self.key, new_settings = resolve_key(settings)
         for k, v in new_settings.items():
             self.con.execute("INSERT INTO store_settings VALUES (?, ?)", [k, v])
-        inner, outer = hmac_pads(self.key)
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP MACRO address_hmac(a) AS "
-            f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(a))))"
-        )
+        self.con.execute(hmac_macro_sql(self.key))
 
     # -- schema ---------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -73,10 +77,10 @@ class DuckDBStore(Store):
         )
 
     def find_succeeded_run(self, tenant, input_hash):
-        row = self.con.execute(
+        rows = self.con.execute(
             _q("succeeded_with_hash", "read"), {"tenant": tenant, "input_hash": input_hash}
-        ).fetchone()
-        return row[0] if row else None
+        ).fetchall()
+        return rows[0][0] if rows else None
 
     def _record_files(self, run_id: str, files: list[dict]) -> None:
         if files:
@@ -101,12 +105,11 @@ class DuckDBStore(Store):
         self.con.execute("BEGIN")
         try:
             self.con.execute(_q("stage"), {"suppressions": str(stage.suppressions)})
-            self.con.execute(_q("stage_lineage"), {"lineage": str(stage.lineage)})
             self.con.execute(_q("classify"))
-            added, updated = self.con.execute(_q("change_counts")).fetchone()
+            added, updated = self.con.execute(_q("change_counts")).fetchall()[0]
             self.con.execute(_q("insert_new"), params)
             self.con.execute(_q("strengthen"), params)
-            self.con.execute(_q("insert_lineage"), {"run_id": run_id})
+            self.con.execute(_q("insert_lineage"), {"run_id": run_id, "lineage": str(stage.lineage)})
             self.con.execute(_q("insert_events"), params)
             self.con.execute(_q("insert_deliveries"), {**params, "deliveries": str(stage.deliveries)})
             self.con.execute(_q("insert_rejects"), {"run_id": run_id, "rejects": str(stage.rejects)})
@@ -121,7 +124,7 @@ class DuckDBStore(Store):
             self.con.execute("ROLLBACK")
             raise
         finally:
-            for t in ("stage_suppressions", "stage_lineage", "stage_changes"):
+            for t in ("stage_suppressions", "stage_changes"):
                 self.con.execute(f"DROP TABLE IF EXISTS {t}")
         return LoadCounts(added, updated)
 
@@ -150,7 +153,7 @@ class DuckDBStore(Store):
             self.con.execute(_q("rollback_touched"), {"run_id": run_id})
             self.con.execute(_q("rollback_lineage"), {"run_id": run_id})
             self.con.execute(_q("rollback_remaining"))
-            removed, narrowed = self.con.execute(_q("rollback_counts")).fetchone()
+            removed, narrowed = self.con.execute(_q("rollback_counts")).fetchall()[0]
             self.con.execute(_q("rollback_events"), params)
             self.con.execute(_q("rollback_delete"))
             self.con.execute(_q("rollback_narrow"), {"now": params["now"]})
@@ -171,12 +174,15 @@ class DuckDBStore(Store):
     def check(self, tenant, inputs: pl.DataFrame) -> pl.DataFrame:
         self.con.register("check_inputs", inputs.to_arrow())
         try:
-            return _frame(self.con.execute(_q("check", "read"), {"tenant": tenant}))
+            return self._frame("check", {"tenant": tenant})
         finally:
             self.con.unregister("check_inputs")
 
     def export(self, tenant) -> pl.DataFrame:
-        return _frame(self.con.execute(_q("export", "read"), {"tenant": tenant}))
+        return self._frame("export", {"tenant": tenant})
+
+    def _frame(self, name: str, params: dict) -> pl.DataFrame:
+        return pl.from_arrow(self.con.sql(_q(name, "read"), params=params).to_arrow_table())
 
     def _dicts(self, sql: str, params: dict) -> list[dict]:
         cur = self.con.execute(sql, params)
@@ -200,10 +206,10 @@ class DuckDBStore(Store):
         return self._dicts(_q("run_files", "read"), {"run_id": run_id})
 
     def rejects(self, run_id) -> pl.DataFrame:
-        return _frame(self.con.execute(_q("rejects", "read"), {"run_id": run_id}))
+        return self._frame("rejects", {"run_id": run_id})
 
     def count_suppressions(self, tenant: str) -> int:
-        return self.con.execute(_q("count_suppressions", "read"), {"tenant": tenant}).fetchone()[0]
+        return self.con.execute(_q("count_suppressions", "read"), {"tenant": tenant}).fetchall()[0][0]
 
     def close(self) -> None:
         self.con.close()

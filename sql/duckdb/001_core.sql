@@ -54,7 +54,8 @@ CREATE TABLE suppressions (
     updated_at      TIMESTAMPTZ NOT NULL
 );
 
--- Lineage: every (suppression, source file) pair that asserted it, and in which run.
+-- Lineage: every (suppression, source file) pair that asserted it, and in which run. The file's
+-- name, platform and kind are in run_files (joined on run_id + source_sha256).
 CREATE TABLE suppression_sources (
     tenant          VARCHAR NOT NULL,
     channel         VARCHAR NOT NULL,
@@ -63,17 +64,14 @@ CREATE TABLE suppression_sources (
     scope           VARCHAR NOT NULL,
     run_id          VARCHAR NOT NULL,
     source_sha256   VARCHAR NOT NULL,
-    source_platform VARCHAR NOT NULL,
-    source_kind     VARCHAR,
-    source_file     VARCHAR NOT NULL,
     first_line      BIGINT,
     row_count       BIGINT NOT NULL,
     first_seen_at   TIMESTAMPTZ NOT NULL,
-    last_seen_at    TIMESTAMPTZ NOT NULL,
-    detail          VARCHAR
+    last_seen_at    TIMESTAMPTZ NOT NULL
 );
 
--- Append-only history of what happened to suppressions and of delivery evidence.
+-- Append-only history of what happened to suppressions after they were created (creation itself
+-- is in suppression_sources), and delivery evidence.
 CREATE SEQUENCE suppression_event_seq;
 CREATE TABLE suppression_events (
     event_id     BIGINT DEFAULT nextval('suppression_event_seq'),

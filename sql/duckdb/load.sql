@@ -1,14 +1,9 @@
 -- Loading one run's staged results into the store, inside one transaction (SPEC 2.3).
--- $run_id, $now and the staged Parquet paths are parameters; address_hmac() is a per-connection
--- macro holding the installation's key.
+-- $run_id, $now and the staged Parquet paths are parameters; the staged rows carry address_hash
+-- (computed once, in staging, with the store's key).
 
 -- name: stage
-CREATE OR REPLACE TEMP TABLE stage_suppressions AS
-SELECT s.*, address_hmac(s.address) AS address_hash FROM read_parquet($suppressions) s;
-
--- name: stage_lineage
-CREATE OR REPLACE TEMP TABLE stage_lineage AS
-SELECT l.*, address_hmac(l.address) AS address_hash FROM read_parquet($lineage) l;
+CREATE OR REPLACE TEMP TABLE stage_suppressions AS SELECT * FROM read_parquet($suppressions);
 
 -- name: classify
 -- new: key not in the store; strengthened: known key whose time span the run widens with real
@@ -44,12 +39,10 @@ WHERE c.action = 'strengthened'
 
 -- name: insert_lineage
 INSERT INTO suppression_sources (tenant, channel, address_hash, reason, scope, run_id, source_sha256,
-                                 source_platform, source_kind, source_file, first_line, row_count,
-                                 first_seen_at, last_seen_at, detail)
+                                 first_line, row_count, first_seen_at, last_seen_at)
 SELECT l.tenant, l.channel, l.address_hash, l.reason, l.scope, $run_id, l.source_sha256,
-       l.source_platform, l.source_kind, l.source_file, l.first_line, l.row_count,
-       l.first_seen_at, l.last_seen_at, l.detail
-FROM stage_lineage l
+       l.first_line, l.row_count, l.first_seen_at, l.last_seen_at
+FROM read_parquet($lineage) l
 WHERE NOT EXISTS (
     SELECT 1 FROM suppression_sources x
     WHERE x.tenant = l.tenant AND x.channel = l.channel AND x.address_hash = l.address_hash
@@ -57,11 +50,12 @@ WHERE NOT EXISTS (
 
 -- name: insert_events
 INSERT INTO suppression_events (tenant, channel, address_hash, reason, scope, action, run_id, occurred_at, recorded_at)
-SELECT tenant, channel, address_hash, reason, scope, action, $run_id, last_seen_at, $now FROM stage_changes;
+SELECT tenant, channel, address_hash, reason, scope, action, $run_id, last_seen_at, $now
+FROM stage_changes WHERE action = 'strengthened';
 
 -- name: insert_deliveries
 INSERT INTO suppression_events (tenant, channel, address_hash, action, run_id, occurred_at, recorded_at, detail)
-SELECT d.tenant, d.channel, address_hmac(d.address), 'delivered', $run_id, d.occurred_at, $now, d.detail
+SELECT d.tenant, d.channel, d.address_hash, 'delivered', $run_id, d.occurred_at, $now, d.detail
 FROM read_parquet($deliveries) d;
 
 -- name: insert_rejects

@@ -103,7 +103,8 @@ def ingest(
 ) -> None:
     """Import exports into the store for one tenant."""
     from pipelines.errors import UserError
-    from pipelines.ingest import IngestRequest, ingest as run_ingest
+    from pipelines.ingest import IngestRequest
+    from pipelines.ingest import ingest as run_ingest
 
     req = IngestRequest(tenant=tenant, paths=[str(p) for p in paths], platform=platform, reason=reason,
                         default_region=default_region, max_reject_rate=max_reject_rate, dry_run=dry_run, force=force)
@@ -161,8 +162,9 @@ def check(
 ) -> None:
     """Say whether addresses may be mailed."""
     from pipelines.lookup import check_addresses, read_address_file
+    from pipelines.model import PURPOSES
 
-    if purpose not in ("marketing", "transactional"):
+    if purpose not in PURPOSES:
         raise UsageError("--purpose must be marketing or transactional")
     inputs = list(addresses or [])
     if file is not None:

@@ -26,7 +26,7 @@ from pipelines.readers import InputFile, iter_inputs, read_table
 from pipelines.settings import DEFAULT_MAX_REJECT_RATE
 from pipelines.sources.base import MapOptions, Probe
 from pipelines.store import Stage, Store, open_store
-from pipelines.store.base import DUCKDB_CONFIG, hmac_macro_sql, new_run_id, sql_statements, utcnow
+from pipelines.store.base import DUCKDB_CONFIG, new_run_id, sql_statements, utcnow
 from pipelines.validate import preload, validate
 
 BATCH_ROWS = 1_000_000
@@ -145,7 +145,7 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _stage(parts: list[Path], workdir: Path, now, key: bytes) -> tuple[Stage, dict]:
+def _stage(parts: list[Path], workdir: Path, now) -> tuple[Stage, dict]:
     """Dedupe and count the normalized parts with an in-memory DuckDB (SQL in sql/duckdb/stage.sql)."""
     q = sql_statements("duckdb", "stage")
 
@@ -160,7 +160,6 @@ def _stage(parts: list[Path], workdir: Path, now, key: bytes) -> tuple[Stage, di
     stage = Stage(*(workdir / f"stage_{n}.parquet" for n in ("suppressions", "lineage", "deliveries", "rejects")))
     con = duckdb.connect(config=DUCKDB_CONFIG)
     try:
-        con.execute(hmac_macro_sql(key))
         con.execute(sql("rows_view", parts=parts))
         con.execute(sql("lineage", out=stage.lineage), {"load_time": now})
         con.execute(sql("suppressions", lineage=stage.lineage, out=stage.suppressions))
@@ -168,7 +167,7 @@ def _stage(parts: list[Path], workdir: Path, now, key: bytes) -> tuple[Stage, di
         con.execute(sql("rejects", out=stage.rejects))
         per_file = {r[0]: {"rows_read": r[1], "rows_rejected": r[2], "rows_ignored": r[3]}
                     for r in con.execute(q["file_counts"]).fetchall()}
-        by_reason = [dict(zip(("channel", "reason", "scope", "count"), r))
+        by_reason = [dict(zip(("channel", "reason", "scope", "count"), r, strict=False))
                      for r in con.execute(sql("reason_counts", suppressions=stage.suppressions)).fetchall()]
         warnings = dict(con.execute(q["warning_counts"]).fetchall())
         lineage_rows = con.execute("SELECT coalesce(sum(row_count), 0) FROM read_parquet(?)", [str(stage.lineage)]).fetchall()[0][0]
@@ -246,7 +245,7 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
             raise DataRefused("the input holds no rows")
         if progress:
             progress("deduplicating", done)
-        stage, facts = _stage(parts, workdir, now, store.key)
+        stage, facts = _stage(parts, workdir, now)
         for f in files:
             f.update(facts["per_file"].get(f["path"], {"rows_read": 0, "rows_rejected": 0, "rows_ignored": 0}))
         rows_read = sum(f["rows_read"] for f in files)

@@ -28,7 +28,6 @@ NON_BLOCKING = frozenset({"soft_bounce", "policy_block"})
 EVENT_SUPPRESSION = "suppression"
 EVENT_DELIVERED = "delivered"  # evidence for soft-bounce counting, never a suppression
 EVENT_IGNORED = "ignored"  # a row that carries no suppression (e.g. a subscribed contact)
-EVENTS = (EVENT_SUPPRESSION, EVENT_DELIVERED, EVENT_IGNORED)
 
 SCOPE_ALL = "all"
 SCOPE_MARKETING = "marketing"
@@ -37,19 +36,13 @@ LIST_SCOPE_PREFIX = "list:"
 PURPOSES = ("marketing", "transactional")
 
 
-def blocks(reason: str, scope: str, purpose: str) -> bool:
-    """Whether one active suppression blocks a message of this purpose (SPEC 2.2)."""
-    if reason in BLOCKS_ALL:
-        return True
-    if reason == "unsubscribe":
-        # A list-level unsubscribe blocks that list's marketing only; a send-out that is not
-        # tied to a list is judged on marketing/all scopes.
-        return purpose == "marketing" and scope in (SCOPE_MARKETING, SCOPE_ALL)
-    return False
-
-
 def blocks_expr(purpose: str) -> pl.Expr:
-    """The same rule as `blocks`, over `reason` and `scope` columns."""
+    """Whether an active suppression (`reason`, `scope` columns) blocks a message of this purpose.
+
+    SPEC 2.2: hard bounces, invalid addresses, complaints and manual blocks stop everything on the
+    channel; an unsubscribe stops marketing (a list-level one only that list's mail); soft bounces
+    and policy blocks are evidence and block nothing by themselves.
+    """
     unsub = (pl.col("reason") == "unsubscribe") & pl.col("scope").is_in([SCOPE_MARKETING, SCOPE_ALL])
     rule = pl.col("reason").is_in(sorted(BLOCKS_ALL))
     return rule | unsub if purpose == "marketing" else rule
@@ -69,35 +62,6 @@ MAPPED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 UTC_TS = pl.Datetime("us", "UTC")
-
-# One accepted, normalized row (before deduplication).
-CANONICAL_SCHEMA: dict[str, pl.DataType] = {
-    "tenant": pl.String(),
-    "channel": pl.String(),
-    "address": pl.String(),
-    "event": pl.String(),
-    "reason": pl.String(),
-    "scope": pl.String(),
-    "occurred_at": UTC_TS,
-    "occurred_raw": pl.String(),
-    "time_warning": pl.String(),
-    "source_platform": pl.String(),
-    "source_kind": pl.String(),
-    "source_file": pl.String(),
-    "source_sha256": pl.String(),
-    "source_line": pl.Int64(),
-    "detail": pl.String(),
-}
-
-# One quarantined row.
-REJECT_SCHEMA: dict[str, pl.DataType] = {
-    "file": pl.String(),
-    "line": pl.Int64(),
-    "value": pl.String(),
-    "error": pl.String(),
-    "platform": pl.String(),
-    "detail": pl.String(),
-}
 
 # Quarantine error codes, with the sentence a reviewer reads next to them.
 ERROR_CODES: dict[str, str] = {

@@ -167,7 +167,7 @@ def iter_inputs(paths: list[str | Path], workdir: Path) -> Iterator[InputFile]:
                         continue
                     member = info.filename
                     index += 1
-                    opener = lambda m=member: archive.open(m)  # noqa: E731
+                    opener = lambda m=member, a=archive: a.open(m)  # noqa: E731
                     inner = _maybe_gunzip(opener, member)
                     yield _materialize(f"{path}!{member}", Path(member).name.removesuffix(".gz"), inner, workdir, index)
         elif lower.endswith(".gz"):
@@ -267,7 +267,9 @@ def _read_csv(source: InputFile, head: str) -> Table:
         sample = frame.head(SAMPLE_ROWS).collect()
     except pl.exceptions.ComputeError as exc:
         raise UserError(f"{source.display}: cannot be read as {_delim_name(delimiter)}-separated text ({exc})") from None
-    frame = _with_lines(frame, names, header_lines=1 if has_header else 0, exact=_maybe_multiline(source))
+    header_lines = 1 if has_header else 0
+    exact = _has_multiline_records(source, frame, header_lines)
+    frame = _with_lines(frame, names, header_lines, exact)
     return Table(source, "csv", names, has_header, frame, _with_lines(sample.lazy(), names, 1 if has_header else 0, True).collect(), delimiter)
 
 
@@ -275,20 +277,14 @@ def _delim_name(d: str) -> str:
     return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[d]
 
 
-EXACT_LINES_BELOW = 64 * 1024 * 1024
+def _has_multiline_records(source: InputFile, frame: pl.LazyFrame, header_lines: int) -> bool:
+    """Whether some quoted field spans lines, so line numbers need the newlines inside fields.
 
-
-def _maybe_multiline(source: InputFile) -> bool:
-    """Whether a record may span lines; when not, the line is the row number plus the header.
-
-    Counting newlines inside fields costs a pass over every column, so big files pay it only
-    when their first megabyte shows a quoted field running over a line end.
+    Counting those costs a pass over every column, so it is paid only when the file's newline
+    count and Polars' (quote-aware, fast) record count disagree.
     """
-    if source.local_path.stat().st_size < EXACT_LINES_BELOW:
-        return True
-    with source.local_path.open("rb") as fh:
-        head = fh.read(1 << 20)
-    return re.search(rb'"[^"\n]*\r?\n[^"]*"', head) is not None
+    records = frame.select(pl.len()).collect().item()
+    return source.newlines - header_lines - records not in (0, -1)  # -1: no newline at the end
 
 
 def _with_lines(frame: pl.LazyFrame, names: list[str], header_lines: int, exact: bool) -> pl.LazyFrame:

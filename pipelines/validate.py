@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
@@ -104,7 +103,3 @@ def validate(frame: pl.DataFrame, suite_name: str, total_rows: int | None = None
         )
     ok = not any(not o.success and o.severity == "critical" for o in outcomes)
     return SuiteOutcome(suite_name, ok, frame.height, total, outcomes)
-
-
-def suite_names() -> list[str]:
-    return sorted(p.stem for p in Path(EXPECTATIONS_DIR).glob("*.json"))

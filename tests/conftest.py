@@ -54,4 +54,5 @@ def cli(store):
     def call(*args: str) -> CliResult:
         return run_cli(*args, "--store", str(store)) if args and args[0] not in ("formats", "detect") else run_cli(*args)
 
+    call.store = store
     return call

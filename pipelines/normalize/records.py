@@ -31,14 +31,6 @@ class FileContext:
     slash_order: str | None = None
 
 
-# Columns of a normalized part (what staging reads back from Parquet).
-NORMALIZED_COLUMNS = (
-    "tenant", "channel", "address", "event", "reason", "scope", "occurred_at", "occurred_raw", "time_warning",
-    "source_platform", "source_kind", "source_file", "source_sha256", "source_line", "detail", "status",
-    "raw_address", "error",
-)
-
-
 def _addresses(batch: pl.DataFrame, region: str | None) -> pl.DataFrame:
     emails = batch.filter(pl.col("channel") == "email")
     phones = batch.filter(pl.col("channel") != "email")

@@ -5,13 +5,13 @@ string is kept by the caller.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 
 from pipelines.model import UTC_TS
 
-EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
 
 _ZONES = {
     "GMT": "+0000", "UTC": "+0000", "UT": "+0000", "Z": "+0000",
@@ -50,7 +50,7 @@ def parse_times(values: pl.Series, now: datetime | None = None, order: str | Non
 
     `order` is the file's day/month order from `slash_order` ("auto" decides on these values).
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     frame = pl.DataFrame({"raw": values.cast(pl.String)})
     raw = pl.col("raw").str.strip_chars()
     cleaned = raw.str.replace(r"(?i)^[a-z]{3},\s*", "")  # RFC 2822 day name

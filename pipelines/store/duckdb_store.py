@@ -187,7 +187,7 @@ class DuckDBStore(Store):
     def _dicts(self, sql: str, params: dict) -> list[dict]:
         cur = self.con.execute(sql, params)
         cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
 
     def runs(self, tenant) -> list[dict]:
         return self._dicts(_q("runs", "read"), {"tenant": tenant})
@@ -207,9 +207,6 @@ class DuckDBStore(Store):
 
     def rejects(self, run_id) -> pl.DataFrame:
         return self._frame("rejects", {"run_id": run_id})
-
-    def count_suppressions(self, tenant: str) -> int:
-        return self.con.execute(_q("count_suppressions", "read"), {"tenant": tenant}).fetchall()[0][0]
 
     def close(self) -> None:
         self.con.close()

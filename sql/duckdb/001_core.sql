@@ -36,13 +36,14 @@ CREATE TABLE run_files (
     rows_rejected BIGINT
 );
 
--- One row per (tenant, channel, address, reason, scope). The key holds the keyed hash of the
--- address, so an erased contact's address (set to NULL) stays blocked and still matches.
+-- One row per (tenant, channel, address, reason, scope). address_hash (HMAC-SHA-256 with the
+-- installation's key) is filled when a contact is erased and its address set to NULL, so the
+-- address stays blocked without being stored.
 CREATE TABLE suppressions (
     tenant          VARCHAR NOT NULL,
     channel         VARCHAR NOT NULL,
     address         VARCHAR,
-    address_hash    VARCHAR NOT NULL,
+    address_hash    VARCHAR,
     reason          VARCHAR NOT NULL,
     scope           VARCHAR NOT NULL,
     first_seen_at   TIMESTAMPTZ NOT NULL,
@@ -59,7 +60,7 @@ CREATE TABLE suppressions (
 CREATE TABLE suppression_sources (
     tenant          VARCHAR NOT NULL,
     channel         VARCHAR NOT NULL,
-    address_hash    VARCHAR NOT NULL,
+    address         VARCHAR NOT NULL,
     reason          VARCHAR NOT NULL,
     scope           VARCHAR NOT NULL,
     run_id          VARCHAR NOT NULL,
@@ -77,7 +78,7 @@ CREATE TABLE suppression_events (
     event_id     BIGINT DEFAULT nextval('suppression_event_seq'),
     tenant       VARCHAR NOT NULL,
     channel      VARCHAR NOT NULL,
-    address_hash VARCHAR NOT NULL,
+    address      VARCHAR NOT NULL,
     reason       VARCHAR,
     scope        VARCHAR,
     action       VARCHAR NOT NULL,   -- created | strengthened | rolled_back | delivered | ...

@@ -1,6 +1,5 @@
 -- Loading one run's staged results into the store, inside one transaction (SPEC 2.3).
--- $run_id, $now and the staged Parquet paths are parameters; the staged rows carry address_hash
--- (computed once, in staging, with the store's key).
+-- $run_id, $now and the staged Parquet paths are parameters.
 
 -- name: stage
 CREATE OR REPLACE TEMP TABLE stage_suppressions AS SELECT * FROM read_parquet($suppressions);
@@ -9,20 +8,20 @@ CREATE OR REPLACE TEMP TABLE stage_suppressions AS SELECT * FROM read_parquet($s
 -- new: key not in the store; strengthened: known key whose time span the run widens with real
 -- event times (the load time that stands in for an unknown time is no new evidence).
 CREATE OR REPLACE TEMP TABLE stage_changes AS
-SELECT t.tenant, t.channel, t.address, t.address_hash, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
+SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
        t.source_platform, t.detail,
-       CASE WHEN s.address_hash IS NULL THEN 'created' ELSE 'strengthened' END AS action
+       CASE WHEN s.tenant IS NULL THEN 'created' ELSE 'strengthened' END AS action
 FROM stage_suppressions t
 LEFT JOIN suppressions s
-  ON s.tenant = t.tenant AND s.channel = t.channel AND s.address_hash = t.address_hash
+  ON s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
  AND s.reason = t.reason AND s.scope = t.scope
-WHERE s.address_hash IS NULL
+WHERE s.tenant IS NULL
    OR (t.time_known AND (t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at));
 
 -- name: insert_new
-INSERT INTO suppressions (tenant, channel, address, address_hash, reason, scope, first_seen_at, last_seen_at,
+INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                           source_platform, detail, created_run_id, last_run_id, updated_at)
-SELECT tenant, channel, address, address_hash, reason, scope, first_seen_at, last_seen_at,
+SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
        source_platform, detail, $run_id, $run_id, $now
 FROM stage_changes WHERE action = 'created';
 
@@ -34,28 +33,28 @@ SET first_seen_at = least(s.first_seen_at, c.first_seen_at),
     updated_at    = $now
 FROM stage_changes c
 WHERE c.action = 'strengthened'
-  AND s.tenant = c.tenant AND s.channel = c.channel AND s.address_hash = c.address_hash
+  AND s.tenant = c.tenant AND s.channel = c.channel AND s.address = c.address
   AND s.reason = c.reason AND s.scope = c.scope;
 
 -- name: insert_lineage
-INSERT INTO suppression_sources (tenant, channel, address_hash, reason, scope, run_id, source_sha256,
+INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
                                  first_line, row_count, first_seen_at, last_seen_at)
-SELECT l.tenant, l.channel, l.address_hash, l.reason, l.scope, $run_id, l.source_sha256,
+SELECT l.tenant, l.channel, l.address, l.reason, l.scope, $run_id, l.source_sha256,
        l.first_line, l.row_count, l.first_seen_at, l.last_seen_at
 FROM read_parquet($lineage) l
 WHERE NOT EXISTS (
     SELECT 1 FROM suppression_sources x
-    WHERE x.tenant = l.tenant AND x.channel = l.channel AND x.address_hash = l.address_hash
+    WHERE x.tenant = l.tenant AND x.channel = l.channel AND x.address = l.address
       AND x.reason = l.reason AND x.scope = l.scope AND x.source_sha256 = l.source_sha256);
 
 -- name: insert_events
-INSERT INTO suppression_events (tenant, channel, address_hash, reason, scope, action, run_id, occurred_at, recorded_at)
-SELECT tenant, channel, address_hash, reason, scope, action, $run_id, last_seen_at, $now
+INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, run_id, occurred_at, recorded_at)
+SELECT tenant, channel, address, reason, scope, action, $run_id, last_seen_at, $now
 FROM stage_changes WHERE action = 'strengthened';
 
 -- name: insert_deliveries
-INSERT INTO suppression_events (tenant, channel, address_hash, action, run_id, occurred_at, recorded_at, detail)
-SELECT d.tenant, d.channel, d.address_hash, 'delivered', $run_id, d.occurred_at, $now, d.detail
+INSERT INTO suppression_events (tenant, channel, address, action, run_id, occurred_at, recorded_at, detail)
+SELECT d.tenant, d.channel, d.address, 'delivered', $run_id, d.occurred_at, $now, d.detail
 FROM read_parquet($deliveries) d;
 
 -- name: insert_rejects
@@ -67,7 +66,7 @@ SELECT count(*) FILTER (WHERE action = 'created'), count(*) FILTER (WHERE action
 
 -- name: rollback_touched
 CREATE OR REPLACE TEMP TABLE rollback_keys AS
-SELECT DISTINCT tenant, channel, address_hash, reason, scope FROM suppression_sources WHERE run_id = $run_id;
+SELECT DISTINCT tenant, channel, address, reason, scope FROM suppression_sources WHERE run_id = $run_id;
 
 -- name: rollback_lineage
 DELETE FROM suppression_sources WHERE run_id = $run_id;
@@ -75,24 +74,24 @@ DELETE FROM suppression_sources WHERE run_id = $run_id;
 -- name: rollback_remaining
 -- What is left of each touched suppression once the run's lineage is gone.
 CREATE OR REPLACE TEMP TABLE rollback_left AS
-SELECT k.tenant, k.channel, k.address_hash, k.reason, k.scope,
+SELECT k.tenant, k.channel, k.address, k.reason, k.scope,
        min(x.first_seen_at) AS first_seen_at, max(x.last_seen_at) AS last_seen_at, count(x.run_id) AS sources
 FROM rollback_keys k
 LEFT JOIN suppression_sources x
-  ON x.tenant = k.tenant AND x.channel = k.channel AND x.address_hash = k.address_hash
+  ON x.tenant = k.tenant AND x.channel = k.channel AND x.address = k.address
  AND x.reason = k.reason AND x.scope = k.scope
 GROUP BY ALL;
 
 -- name: rollback_events
-INSERT INTO suppression_events (tenant, channel, address_hash, reason, scope, action, run_id, recorded_at, detail)
-SELECT tenant, channel, address_hash, reason, scope,
+INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, run_id, recorded_at, detail)
+SELECT tenant, channel, address, reason, scope,
        CASE WHEN sources = 0 THEN 'rolled_back' ELSE 'narrowed' END, $run_id, $now, 'rollback of run'
 FROM rollback_left;
 
 -- name: rollback_delete
 DELETE FROM suppressions s USING rollback_left r
 WHERE r.sources = 0
-  AND s.tenant = r.tenant AND s.channel = r.channel AND s.address_hash = r.address_hash
+  AND s.tenant = r.tenant AND s.channel = r.channel AND s.address = r.address
   AND s.reason = r.reason AND s.scope = r.scope;
 
 -- name: rollback_narrow
@@ -100,7 +99,7 @@ UPDATE suppressions s
 SET first_seen_at = r.first_seen_at, last_seen_at = r.last_seen_at, updated_at = $now
 FROM rollback_left r
 WHERE r.sources > 0
-  AND s.tenant = r.tenant AND s.channel = r.channel AND s.address_hash = r.address_hash
+  AND s.tenant = r.tenant AND s.channel = r.channel AND s.address = r.address
   AND s.reason = r.reason AND s.scope = r.scope;
 
 -- name: rollback_counts

@@ -6,14 +6,14 @@
 SELECT i.idx, s.reason, s.scope
 FROM check_inputs i
 JOIN suppressions s
-  ON s.tenant = $tenant AND s.channel = i.channel AND s.address_hash = address_hmac(i.address)
+  ON s.tenant = $tenant AND s.channel = i.channel AND s.address = i.address
 WHERE i.address IS NOT NULL;
 
 -- name: export
 SELECT tenant, channel, address, reason, scope, source_platform,
        first_seen_at, last_seen_at, address_hash, detail, created_run_id, last_run_id
 FROM suppressions WHERE tenant = $tenant
-ORDER BY channel, address_hash, reason, scope;
+ORDER BY channel, address, reason, scope;
 
 -- name: runs
 SELECT run_id, tenant, kind, status, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
@@ -33,6 +33,3 @@ SELECT file, line, value, error, platform, detail FROM quarantine WHERE run_id =
 SELECT run_id FROM import_runs
 WHERE tenant = $tenant AND input_hash = $input_hash AND status = 'succeeded' AND NOT coalesce(json_extract(options, '$.dry_run')::BOOLEAN, false)
 ORDER BY started_at DESC LIMIT 1;
-
--- name: count_suppressions
-SELECT count(*) FROM suppressions WHERE tenant = $tenant;

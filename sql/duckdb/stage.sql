@@ -7,10 +7,9 @@
 CREATE OR REPLACE VIEW rows AS SELECT * FROM read_parquet(:parts);
 
 -- name: lineage
--- One row per (suppression key, source file): the lineage this run asserts. address_hmac() is
--- the store's keyed hash, defined on this connection by the ingest.
+-- One row per (suppression key, source file): the lineage this run asserts.
 COPY (
-    SELECT tenant, channel, address, address_hmac(address) AS address_hash, reason, scope, source_sha256,
+    SELECT tenant, channel, address, reason, scope, source_sha256,
            any_value(source_platform)            AS source_platform,
            any_value(source_kind)                AS source_kind,
            any_value(source_file)                AS source_file,
@@ -28,7 +27,7 @@ COPY (
 -- name: suppressions
 -- One row per suppression key across every file of the run.
 COPY (
-    SELECT tenant, channel, address, any_value(address_hash) AS address_hash, reason, scope,
+    SELECT tenant, channel, address, reason, scope,
            min(first_seen_at)                           AS first_seen_at,
            max(last_seen_at)                            AS last_seen_at,
            arg_min(source_platform, first_seen_at)      AS source_platform,
@@ -40,7 +39,7 @@ COPY (
 
 -- name: deliveries
 COPY (
-    SELECT tenant, channel, address, address_hmac(address) AS address_hash, occurred_at, detail, source_file, source_line
+    SELECT tenant, channel, address, occurred_at, detail, source_file, source_line
     FROM rows WHERE error IS NULL AND event = 'delivered'
 ) TO :out (FORMAT parquet);
 

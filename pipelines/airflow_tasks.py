@@ -1,0 +1,245 @@
+"""Plain functions behind the Airflow DAGs, so the DAG files stay thin and this logic is testable.
+
+Nothing here imports Airflow at module level; `store_url_for_airflow()` imports `airflow.sdk`
+lazily and falls back to the environment when Airflow is missing or not configured. Heavy
+libraries (polars, duckdb) are only imported inside the functions that need them.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pipelines.errors import UsageError, UserError
+from pipelines.settings import DEFAULT_MAX_REJECT_RATE, store_url
+
+log = logging.getLogger(__name__)
+
+STORE_CONN_ID = "suppression_store"
+_GLOB_CHARS = ("*", "?", "[")
+_DUCKDB_CONN_TYPES = {"duckdb", "file", "fs", "path"}
+_POSTGRES_CONN_TYPES = {"postgres", "postgresql"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _uri_to_path(item: str) -> str:
+    """`file:///data/x.csv` (or `file://localhost/...`) to a local path; other schemes are refused."""
+    if "://" not in item:
+        return item
+    parts = urlsplit(item)
+    if parts.scheme != "file":
+        raise UserError(f"{item}: unsupported URI scheme {parts.scheme!r}; use a local path or a file:// URI")
+    if parts.netloc not in ("", "localhost"):
+        raise UserError(f"{item}: file:// URIs must name a local path (file:///path/to/files)")
+    return unquote(parts.path)
+
+
+def _is_hidden(path: Path) -> bool:
+    return path.name.startswith(".")
+
+
+def resolve_paths(paths: str | Iterable[str]) -> list[str]:
+    """Expand files, directories, globs and `file://` URIs to a sorted-per-item, de-duplicated file list.
+
+    - a file stays as it is (made absolute);
+    - a directory gives the regular, non-hidden files directly inside it;
+    - a glob (`*`, `?`, `[...]`, `**` recursive) gives the matching regular files;
+    - `file://` URIs are turned into paths first; other schemes are refused.
+    Raises `UserError` for a path that does not exist, a glob that matches nothing, or no files at all.
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [os.fspath(paths)]
+    items = [str(p).strip() for p in paths if p is not None and str(p).strip()]
+    if not items:
+        raise UsageError("no input paths given; pass at least one file, directory or file:// URI")
+    found: list[str] = []
+    for item in items:
+        local = os.path.expanduser(_uri_to_path(item))
+        if any(ch in local for ch in _GLOB_CHARS):
+            matches = [Path(m) for m in sorted(glob.glob(local, recursive=True))]
+            files = [m for m in matches if m.is_file() and not _is_hidden(m)]
+            if not files:
+                raise UserError(f"{item}: matches no files")
+        else:
+            path = Path(local)
+            if path.is_dir():
+                files = sorted(p for p in path.iterdir() if p.is_file() and not _is_hidden(p))
+                if not files:
+                    raise UserError(f"{item}: the directory holds no files")
+            elif path.is_file():
+                files = [path]
+            else:
+                raise UserError(f"{item}: no such file or directory")
+        found += [str(f.resolve()) for f in files]
+    return list(dict.fromkeys(found))
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests from DAG params
+
+
+def build_request(params: Mapping, files: list[str]):
+    """An `IngestRequest` from the DAG's params and the resolved files; checked (raises UsageError)."""
+    from pipelines.ingest import IngestRequest
+
+    rate = params.get("max_reject_rate")
+    req = IngestRequest(
+        tenant=str(params.get("tenant") or "").strip(),
+        paths=list(files),
+        platform=params.get("platform") or "auto",
+        reason=params.get("reason") or None,
+        default_region=params.get("default_region") or None,
+        max_reject_rate=DEFAULT_MAX_REJECT_RATE if rate is None else float(rate),
+        dry_run=bool(params.get("dry_run", False)),
+        force=bool(params.get("force", False)),
+    )
+    req.check()
+    return req
+
+
+def inspect_file(path: str, platform: str = "auto", reason: str | None = None, tenant: str = "-") -> dict:
+    """Open one file (read-only) and detect its platform and list kind, as `ingest` will.
+
+    Returns `{path, platform, kind, why, inputs}`; `inputs` lists every logical input (an archive
+    may hold several members), and for several inputs `platform`/`kind` name each distinct value
+    joined by `+`. Raises `DataRefused` for a file that matches no known format.
+    """
+    from pipelines.ingest import IngestRequest, plan_files
+
+    req = IngestRequest(tenant=tenant, paths=[path], platform=platform or "auto", reason=reason)
+    with tempfile.TemporaryDirectory(prefix="suppress-inspect-") as tmp:
+        planned = plan_files(req, Path(tmp))
+        inputs = [
+            {"input": p.source.display, "platform": p.adapter.name, "kind": p.match.kind, "why": p.match.why}
+            for p in planned
+        ]
+    if not inputs:
+        raise UserError(f"{path}: holds no files to ingest")
+
+    def joined(key: str) -> str:
+        return "+".join(dict.fromkeys(str(i[key]) for i in inputs))
+
+    return {
+        "path": path,
+        "platform": joined("platform"),
+        "kind": joined("kind"),
+        "why": inputs[0]["why"] if len(inputs) == 1 else "; ".join(f"{i['input']}: {i['why']}" for i in inputs),
+        "inputs": inputs,
+    }
+
+
+def run_ingest(params: Mapping, files: list[str], store: str | None) -> dict:
+    """The single writer: one `ingest()` over all files; returns a JSON-safe summary.
+
+    Raises `UserError`/`DataRefused` (with `.summary`) for refused input, like the CLI.
+    """
+    from pipelines.ingest import ingest
+
+    req = build_request(params, files)
+    return json_safe(ingest(req, store))
+
+
+def json_safe(value):
+    """A copy that survives JSON (XCom): datetimes and other objects become strings."""
+    return json.loads(json.dumps(value, default=str))
+
+
+# ---------------------------------------------------------------------------------------------
+# Store
+
+
+def store_url_from_connection(conn) -> str:
+    """The store URL from an Airflow connection (or anything with the same attributes).
+
+    - extra `{"url": "..."}` or `{"path": "..."}` wins;
+    - conn_type `duckdb`/`file`: the path from the URI (`duckdb:////data/s.duckdb` -> `/data/s.duckdb`),
+      i.e. the connection's schema, else its host;
+    - conn_type `postgres`/`postgresql`: the connection's URI as `postgresql://...`.
+    """
+    extra = getattr(conn, "extra_dejson", None) or {}
+    if extra.get("url") or extra.get("path"):
+        return str(extra.get("url") or extra.get("path"))
+    conn_type = (getattr(conn, "conn_type", None) or "").lower()
+    if conn_type in _DUCKDB_CONN_TYPES:
+        path = getattr(conn, "schema", None) or getattr(conn, "host", None)
+        if not path:
+            raise UsageError(f"connection {getattr(conn, 'conn_id', STORE_CONN_ID)!r} names no store file")
+        return str(path)
+    if conn_type in _POSTGRES_CONN_TYPES:
+        uri = conn.get_uri()
+        return "postgresql://" + uri.split("://", 1)[1]
+    raise UsageError(
+        f"connection {getattr(conn, 'conn_id', STORE_CONN_ID)!r} has type {conn_type!r}; "
+        "use a duckdb file (duckdb:////path/to/store.duckdb) or a postgresql:// URL"
+    )
+
+
+def store_url_for_airflow(conn_id: str = STORE_CONN_ID) -> str:
+    """The Airflow connection `conn_id` if it is defined, else `SUPPRESSION_STORE` (else the default file).
+
+    Tolerates Airflow being absent or not configured (outside a task, no secrets backend): any
+    failure to look the connection up falls back to the environment. A connection that exists but
+    cannot be turned into a store URL is an error (UsageError), not a silent fallback.
+    """
+    try:
+        from airflow.sdk import Connection
+    except Exception:  # Airflow not installed or broken: the env var is the contract
+        return store_url()
+    try:
+        conn = Connection.get(conn_id)
+    except Exception as exc:  # not defined, or no task context / secrets backend available
+        log.debug("connection %r not available (%s); using SUPPRESSION_STORE", conn_id, type(exc).__name__)
+        conn = None
+    if conn is None:
+        return store_url()
+    return store_url_from_connection(conn)
+
+
+def describe_store(url: str) -> str:
+    """A store URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return url.replace(parts.netloc, netloc, 1)
+    return url
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries
+
+
+def summary_text(summary: Mapping) -> str:
+    """A few lines a person reads in the task log."""
+    status = summary.get("status", "?")
+    lines = [
+        f"run {summary.get('run_id')} for tenant {summary.get('tenant')}: {status}"
+        + (" (dry run: nothing loaded)" if summary.get("dry_run") else "")
+    ]
+    if status == "skipped":
+        lines.append(summary.get("message") or f"the same input was already loaded by run {summary.get('skipped_because')}")
+    else:
+        lines.append(
+            f"rows read {summary.get('rows_read', 0)}, accepted {summary.get('rows_accepted', 0)}, "
+            f"rejected {summary.get('rows_rejected', 0)}"
+            + (f" ({summary['reject_rate']:.1%})" if isinstance(summary.get("reject_rate"), int | float) else "")
+        )
+        lines.append(
+            f"suppressions added {summary.get('suppressions_added', 0)}, updated {summary.get('suppressions_updated', 0)}"
+        )
+        by_error = summary.get("rejects_by_error") or {}
+        if by_error:
+            lines.append("rejects by error: " + ", ".join(f"{k} {v}" for k, v in by_error.items()))
+    for f in summary.get("files") or []:
+        lines.append(
+            f"  {f.get('path')}: {f.get('platform')} {f.get('kind', '')}".rstrip()
+            + (f", {f['rows_read']} rows, {f.get('rows_rejected', 0)} rejected" if "rows_read" in f else "")
+        )
+    return "\n".join(lines)

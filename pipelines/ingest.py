@@ -126,18 +126,23 @@ def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: i
         sha256=pf.source.sha256, default_region=req.default_region, now=now, slash_order=order,
     )
     parts = []
+    mapped_path = workdir / f"mapped_{index:04d}.parquet"
     try:
-        for n, batch in enumerate(mapped.collect_batches(chunk_size=BATCH_ROWS)):
-            if batch.height == 0:
-                continue
-            part = workdir / f"part_{index:04d}_{n:05d}.parquet"
-            normalize_batch(batch, ctx).write_parquet(part)
-            parts.append(part)
-            done += batch.height
-            if progress:
-                progress(f"normalizing {pf.source.name}", done)
+        # Stream the file's mapped columns to Parquet first (bounded memory), then normalize it in
+        # slices: the Python-side work on distinct values (IDNA, phones) needs eager batches.
+        mapped.sink_parquet(mapped_path, row_group_size=BATCH_ROWS // 4)
     except pl.exceptions.ComputeError as exc:
         raise UserError(f"{pf.source.display}: cannot be read ({str(exc).splitlines()[0]})") from None
+    rows = pl.scan_parquet(mapped_path).select(pl.len()).collect().item()
+    for n, offset in enumerate(range(0, rows, BATCH_ROWS)):
+        batch = pl.scan_parquet(mapped_path).slice(offset, BATCH_ROWS).collect()
+        part = workdir / f"part_{index:04d}_{n:05d}.parquet"
+        normalize_batch(batch, ctx).write_parquet(part)
+        parts.append(part)
+        done += batch.height
+        if progress:
+            progress(f"normalizing {pf.source.name}", done)
+    mapped_path.unlink()
     return parts, done
 
 

@@ -59,6 +59,10 @@ MAPPED_SCHEMA: dict[str, pl.DataType] = {
     "scope": pl.String(),
     "occurred_raw": pl.String(),
     "detail": pl.String(),
+    # SMTP evidence for rows whose reason is left to the classifier (run on distinct values).
+    "smtp_code": pl.String(),
+    "smtp_text": pl.String(),
+    "smtp_default": pl.String(),
 }
 
 UTC_TS = pl.Datetime("us", "UTC")

@@ -16,6 +16,7 @@ from pipelines.model import (
 )
 from pipelines.normalize.email import normalize_emails
 from pipelines.normalize.phone import normalize_phones
+from pipelines.normalize.smtp import classify_rows
 from pipelines.normalize.timestamps import parse_times
 
 
@@ -44,8 +45,18 @@ def _addresses(batch: pl.DataFrame, region: str | None) -> pl.DataFrame:
     return pl.concat(parts, how="vertical_relaxed")
 
 
+def resolve_smtp_reasons(batch: pl.DataFrame) -> pl.DataFrame:
+    """Fill the reason of rows that left it to the SMTP classifier."""
+    waiting = pl.col("reason").is_null() & pl.any_horizontal(
+        pl.col("smtp_code").is_not_null(), pl.col("smtp_text").is_not_null(), pl.col("smtp_default").is_not_null()
+    )
+    if not batch.select(waiting.any()).item():
+        return batch
+    return batch.with_columns(pl.coalesce(pl.col("reason"), classify_rows(batch)).alias("reason"))
+
+
 def normalize_batch(batch: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
-    batch = batch.select(list(MAPPED_SCHEMA)).cast(MAPPED_SCHEMA)
+    batch = resolve_smtp_reasons(batch.select(list(MAPPED_SCHEMA)).cast(MAPPED_SCHEMA))
     out = _addresses(batch, ctx.default_region)
     times = parse_times(out["occurred_raw"], now=ctx.now, order=ctx.slash_order)
     out = pl.concat([out, times], how="horizontal")

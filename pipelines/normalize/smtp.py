@@ -62,11 +62,12 @@ _ENHANCED = r"(?:^|[^\d.])([245])\.(\d{1,3})\.(\d{1,3})(?:[^\d.]|$)"
 _BASIC = r"(?:^|\D)([245]\d\d)(?:[ -]|$)"
 
 
-def classify(code: pl.Expr, text: pl.Expr, default: str | None) -> pl.Expr:
+def classify(code: pl.Expr, text: pl.Expr, default: str | pl.Expr | None) -> pl.Expr:
     """Canonical reason from an SMTP code column and/or a text column; `default` when silent.
 
     `code` and `text` may be the same column. Class 2 codes and unknowns fall to `default`.
     """
+    default = default if isinstance(default, pl.Expr) else pl.lit(default, dtype=pl.String)
     both = pl.concat_str([code.fill_null(""), text.fill_null("")], separator=" ")
     parts = both.str.extract_groups(_ENHANCED)
     klass, subject, detail = (parts.struct.field(k) for k in ("1", "2", "3"))
@@ -95,4 +96,14 @@ def classify(code: pl.Expr, text: pl.Expr, default: str | None) -> pl.Expr:
         .otherwise(basic.replace_strict(BASIC_CODES, default=None, return_dtype=pl.String))
     )
     basic_5xx_hard = pl.when(basic.str.starts_with("5")).then(pl.lit("hard_bounce"))
-    return pl.coalesce(by_enhanced, by_basic, by_text, basic_5xx_hard, pl.lit(default, dtype=pl.String))
+    return pl.coalesce(by_enhanced, by_basic, by_text, basic_5xx_hard, default)
+
+
+def classify_rows(frame: pl.DataFrame) -> pl.Series:
+    """`classify` for rows with `smtp_code`/`smtp_text`/`smtp_default`, evaluated per distinct triple."""
+    keys = ["smtp_code", "smtp_text", "smtp_default"]
+    distinct = frame.select(keys).unique().with_columns(
+        classify(pl.col("smtp_code"), pl.col("smtp_text"), pl.col("smtp_default")).alias("_smtp_reason")
+    )
+    joined = frame.select(keys).with_row_index("_i").join(distinct, on=keys, how="left", nulls_equal=True)
+    return joined.sort("_i")["_smtp_reason"]

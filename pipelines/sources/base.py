@@ -120,13 +120,17 @@ def mapped(
     occurred: pl.Expr | None = None,
     detail: pl.Expr | None = None,
     event: pl.Expr | None = None,
+    smtp: tuple[pl.Expr, pl.Expr, str | None] | None = None,
 ) -> pl.LazyFrame:
     """Build the mapped frame every adapter returns, with defaults filled in.
 
     `reason` null with a non-empty `status` means the status was not understood (quarantined
-    as unknown_status); `event` defaults to a suppression.
+    as unknown_status); `event` defaults to a suppression. `smtp=(code, text, default)` leaves
+    the reason of rows whose `reason` is null to the SMTP classifier, which the normalizer runs
+    once per distinct reply (reply texts repeat; millions of rows share a few hundred).
     """
     null = pl.lit(None, dtype=pl.String)
+    code, text, default = smtp if smtp is not None else (null, null, None)
     out = frame.select(
         pl.col("_line").cast(pl.Int64),
         address.cast(pl.String).alias("raw_address"),
@@ -137,6 +141,9 @@ def mapped(
         (scope if scope is not None else null).cast(pl.String).alias("scope"),
         (occurred if occurred is not None else null).cast(pl.String).alias("occurred_raw"),
         (detail if detail is not None else null).cast(pl.String).alias("detail"),
+        code.cast(pl.String).alias("smtp_code"),
+        text.cast(pl.String).alias("smtp_text"),
+        pl.lit(default, dtype=pl.String).alias("smtp_default"),
     )
     return out.select(list(MAPPED_SCHEMA))
 

@@ -16,7 +16,6 @@ import re
 
 import polars as pl
 
-from pipelines.normalize.smtp import classify
 from pipelines.sources.base import Adapter, MapOptions, Match, Probe, col, mapped, norm_name, unsub_scope
 
 KIND_COLUMNS: dict[str, frozenset[str]] = {
@@ -86,10 +85,11 @@ class MailgunAdapter(Adapter):
             return mapped(
                 frame,
                 address=address,
-                reason=classify(code, error, "hard_bounce"),
+                reason=pl.lit(None, dtype=pl.String),
                 status=code,
                 occurred=occurred,
                 detail=error,
+                smtp=(code, error, "hard_bounce"),
             )
         if match.kind == "unsubscribes":
             tag_col = probe.column("tags", "tag")

@@ -20,7 +20,6 @@ import re
 
 import polars as pl
 
-from pipelines.normalize.smtp import classify
 from pipelines.sources.base import Adapter, MapOptions, Match, Probe, col, mapped, norm_name, unsub_scope
 
 KIND_COLUMNS: dict[str, frozenset[str]] = {
@@ -117,8 +116,9 @@ class SendGridAdapter(Adapter):
     def map(self, frame: pl.LazyFrame, probe: Probe, match: Match, opts: MapOptions) -> pl.LazyFrame:
         kind = match.kind
         status_col, text_col = probe.column("status"), probe.column("reason")
+        smtp = None
         if kind == "bounces":
-            reason = classify(col(status_col), col(text_col), "hard_bounce")
+            reason, smtp = pl.lit(None, dtype=pl.String), (col(status_col), col(text_col), "hard_bounce")
         else:
             reason = pl.lit(FIXED_REASONS[kind])
         status = col(status_col) if status_col is not None else pl.lit(kind)
@@ -144,6 +144,7 @@ class SendGridAdapter(Adapter):
             scope=scope,
             occurred=col(probe.column("created", "created_at")),
             detail=detail,
+            smtp=smtp,
         )
 
 

@@ -98,6 +98,7 @@ def ingest(
     max_reject_rate: Annotated[float, typer.Option("--max-reject-rate", help="Refuse the run above this share of rejected rows.")] = 0.10,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything but load; report what would change.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Run even if the same input was loaded before.")] = False,
+    mapping: Annotated[Optional[Path], typer.Option("--mapping", help="TOML file describing an export we have no adapter for.")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -107,7 +108,8 @@ def ingest(
     from pipelines.ingest import ingest as run_ingest
 
     req = IngestRequest(tenant=tenant, paths=[str(p) for p in paths], platform=platform, reason=reason,
-                        default_region=default_region, max_reject_rate=max_reject_rate, dry_run=dry_run, force=force)
+                        default_region=default_region, max_reject_rate=max_reject_rate, dry_run=dry_run, force=force,
+                        mapping=str(mapping) if mapping else None)
     try:
         with _Progress() as progress:
             summary = run_ingest(req, store, progress=progress)
@@ -273,6 +275,7 @@ def formats(as_json: JsonOpt = False) -> None:
 def detect(
     paths: Annotated[list[Path], typer.Argument()],
     platform: Annotated[str, typer.Option(help="Platform name, or auto.")] = "auto",
+    mapping: Annotated[Optional[Path], typer.Option("--mapping", help="TOML file describing the export.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Say what each file would be taken for, and why."""
@@ -281,12 +284,14 @@ def detect(
     from pipelines import sources
     from pipelines.readers import iter_inputs, read_table
     from pipelines.sources.base import Probe
+    from pipelines.sources.mapping import MappingAdapter
 
+    custom = MappingAdapter.from_file(mapping) if mapping else None
     rows = []
     with tempfile.TemporaryDirectory(prefix="suppress-") as tmp:
         for source in iter_inputs([str(p) for p in paths], Path(tmp)):
             table = read_table(source)
-            found = sources.detect(Probe.of(table), platform)
+            found = sources.detect(Probe.of(table), platform, only=custom)
             rows.append({"path": source.display, "platform": found[0].name if found else None,
                          "kind": found[1].kind if found else None, "why": found[1].why if found else "matches no known format",
                          "columns": table.columns})

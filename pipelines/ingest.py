@@ -49,6 +49,12 @@ class IngestRequest:
     max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
     dry_run: bool = False
     force: bool = False
+    mapping: str | None = None  # a TOML file describing an export we have no adapter for
+
+    def adapter(self) -> sources.Adapter | None:
+        from pipelines.sources.mapping import MappingAdapter
+
+        return MappingAdapter.from_file(self.mapping) if self.mapping else None
 
     def check(self) -> None:
         if not self.tenant or not self.tenant.strip():
@@ -61,6 +67,8 @@ class IngestRequest:
             raise UsageError("--max-reject-rate must be between 0 and 1")
         if self.default_region and self.default_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise UsageError(f"--default-region {self.default_region!r} is not a known region code (e.g. US, GB, DE)")
+        if self.mapping and self.platform != "auto":
+            raise UsageError("--mapping describes the platform itself; leave --platform out")
         if self.platform != "auto":
             sources.get(self.platform)
 
@@ -78,8 +86,9 @@ class PlannedFile:
     info: dict = field(default_factory=dict)
 
 
-def _input_hash(req: IngestRequest, inputs: list[InputFile]) -> str:
+def _input_hash(req: IngestRequest, inputs: list[InputFile], custom: sources.Adapter | None) -> str:
     basis = {
+        "mapping": custom.fingerprint() if custom is not None else None,
         "tenant": req.tenant,
         "files": sorted(f.sha256 for f in inputs),
         "platform": req.platform,
@@ -89,16 +98,19 @@ def _input_hash(req: IngestRequest, inputs: list[InputFile]) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 
 
-def plan_files(req: IngestRequest, workdir: Path) -> list[PlannedFile]:
+def plan_files(req: IngestRequest, workdir: Path, custom: sources.Adapter | None = None) -> list[PlannedFile]:
     """Open every input and decide its platform; refuses files that match nothing."""
     planned = []
     for source in iter_inputs(req.paths, workdir):
         table = read_table(source)
         probe = Probe.of(table)
-        found = sources.detect(probe, req.platform)
+        found = sources.detect(probe, req.platform, only=custom)
         if found is None:
             cols = ", ".join(table.columns[:8])
-            what = "any known format" if req.platform == "auto" else f"a {req.platform} export"
+            what = (
+                f"what {req.mapping} describes (a column it names is missing)" if custom is not None
+                else "any known format" if req.platform == "auto" else f"a {req.platform} export"
+            )
             raise DataRefused(
                 f"{source.display}: does not look like {what} (columns: {cols}); "
                 "name the platform with --platform, or see `suppress formats`"
@@ -219,8 +231,9 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
     run_id = new_run_id(now)
     inputs_dir = workdir / "inputs"
     inputs_dir.mkdir()
-    planned = plan_files(req, inputs_dir)
-    input_hash = _input_hash(req, [p.source for p in planned])
+    custom = req.adapter()
+    planned = plan_files(req, inputs_dir, custom)
+    input_hash = _input_hash(req, [p.source for p in planned], custom)
     files = [
         {"path": p.source.display, "sha256": p.source.sha256, "platform": p.adapter.name, "kind": p.match.kind,
          "detected_why": p.match.why}

@@ -32,8 +32,31 @@ class FileContext:
     slash_order: str | None = None
 
 
+def split_address_lists(emails: pl.DataFrame) -> pl.DataFrame:
+    """One record per address where a cell holds several (`a@x.com; b@y.com`), same line.
+
+    Only cells with more than one `@` and a separator are split, on `;`/`,` when present (display
+    names hold spaces), else on whitespace. Glued addresses without a separator stay whole, and
+    are rejected as multiple_at.
+    """
+    raw = pl.col("raw_address")
+    several = (raw.str.count_matches("@") > 1) & raw.str.contains(r"[;,\s]")
+    if not emails.select(several.any()).item():
+        return emails
+    unified = (
+        pl.when(raw.str.contains(r"[;,]"))
+        .then(raw.str.replace_all(r"[;,]+", "\x1f"))
+        .otherwise(raw.str.replace_all(r"\s+", "\x1f"))
+    )
+    return (
+        emails.with_columns(pl.when(several).then(unified).otherwise(raw).str.split("\x1f").alias("raw_address"))
+        .explode("raw_address")
+        .filter(pl.col("raw_address").str.strip_chars() != "")
+    )
+
+
 def _addresses(batch: pl.DataFrame, region: str | None) -> pl.DataFrame:
-    emails = batch.filter(pl.col("channel") == "email")
+    emails = split_address_lists(batch.filter(pl.col("channel") == "email"))
     phones = batch.filter(pl.col("channel") != "email")
     parts = []
     if emails.height:

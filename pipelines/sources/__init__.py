@@ -33,9 +33,9 @@ def get(name: str) -> Adapter:
     raise UserError(f"unknown platform {name!r} (known: {known}, or auto)")
 
 
-def detect(probe: Probe, platform: str = "auto") -> tuple[Adapter, Match] | None:
-    """The adapter that best claims this file, or None when none does."""
-    candidates = adapters() if platform == "auto" else (get(platform),)
+def detect(probe: Probe, platform: str = "auto", only: Adapter | None = None) -> tuple[Adapter, Match] | None:
+    """The adapter that best claims this file, or None when none does (`only`: a mapping file's)."""
+    candidates = (only,) if only is not None else adapters() if platform == "auto" else (get(platform),)
     best: tuple[Adapter, Match] | None = None
     for adapter in candidates:
         match = adapter.detect(probe)

@@ -52,8 +52,12 @@ COPY (
 ) TO :out (FORMAT parquet);
 
 -- name: file_counts
-SELECT source_file, count(*) AS rows_read, count(error) AS rows_rejected,
-       count(*) FILTER (WHERE error IS NULL AND event = 'ignored') AS rows_ignored
+-- Rows are input rows (one line of a file), even where an adapter made several records of one
+-- (opt-out columns, tag lists): a row is rejected if any of its records is.
+SELECT source_file,
+       count(DISTINCT source_line)                                            AS rows_read,
+       count(DISTINCT source_line) FILTER (WHERE error IS NOT NULL)           AS rows_rejected,
+       count(DISTINCT source_line) FILTER (WHERE error IS NULL AND event = 'ignored') AS rows_ignored
 FROM rows GROUP BY source_file;
 
 -- name: reason_counts

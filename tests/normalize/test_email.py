@@ -55,3 +55,17 @@ def test_rejects_with_code(raw, error):
 def test_idn_and_punycode_forms_meet():
     got = run(["User@Bücher.example", "user@xn--bcher-kva.example"])
     assert got[0] == got[1] == ("user@xn--bcher-kva.example", None)
+
+
+def test_several_addresses_in_one_cell_become_one_record_each():
+    from pipelines.normalize.records import split_address_lists
+
+    frame = pl.DataFrame({"_line": [2, 3, 4, 5], "raw_address": [
+        "a@example.com; b@example.com", '"Jane Doe" <jane@example.com>, Bob <bob@example.org>',
+        "c@example.com d@example.com", 'name@yahoo.comett@domain.com"']})
+    got = split_address_lists(frame)
+    assert got["_line"].to_list() == [2, 2, 3, 3, 4, 4, 5]
+    emails = normalize_emails(got, "raw_address", "address", "error")
+    assert emails["address"].to_list() == [
+        "a@example.com", "b@example.com", "jane@example.com", "bob@example.org", "c@example.com", "d@example.com", None]
+    assert emails["error"].to_list()[-1] == "multiple_at"  # glued, no separator: not guessed apart

@@ -158,3 +158,13 @@ def test_cp1252_byte_beyond_the_first_megabyte(tmp_path):
     p.write_bytes(b"email\n" + b"a@example.com\n" * 90_000 + "ren\xe9@example.com\n".encode("latin-1"))
     (t,) = read(p, tmp_path)
     assert rows(t)["email"].to_list()[-1] == "rené@example.com"
+
+
+def test_trailing_empty_columns_and_ragged_rows(tmp_path):
+    p = tmp_path / "excel.csv"
+    p.write_text("email,created,,\na@example.com,1700000000,,\nb@example.com,1700000001\nc@example.com,1700000002,,,extra\n")
+    (t,) = read(p, tmp_path)
+    assert t.columns == ["email", "created", "_col3", "_col4"]
+    got = rows(t)
+    assert got["email"].to_list() == ["a@example.com", "b@example.com", "c@example.com"]
+    assert got["_line"].to_list() == [2, 3, 4]

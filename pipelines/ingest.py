@@ -34,6 +34,7 @@ BATCH_ROWS = 1_000_000
 # the batch in memory, and the guarantees that must hold for every row (one row per key, known
 # reasons, normalized addresses) come from how the batch is built, not from the audit.
 VALIDATION_SAMPLE = 200_000
+STAGING_MEMORY = "1500MB"
 EXAMPLES_PER_ERROR = 5
 
 Progress = Callable[[str, int], None]  # (what, rows done so far)
@@ -50,6 +51,7 @@ class IngestRequest:
     dry_run: bool = False
     force: bool = False
     mapping: str | None = None  # a TOML file describing an export we have no adapter for
+    duplicates: dict[str, str] = field(default_factory=dict)  # file -> the identical file read instead
 
     def adapter(self) -> sources.Adapter | None:
         from pipelines.sources.mapping import MappingAdapter
@@ -73,7 +75,7 @@ class IngestRequest:
             sources.get(self.platform)
 
     def options(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("tenant", "paths")}
+        return {k: v for k, v in asdict(self).items() if k not in ("tenant", "paths", "duplicates")}
 
 
 @dataclass
@@ -101,7 +103,12 @@ def _input_hash(req: IngestRequest, inputs: list[InputFile], custom: sources.Ada
 def plan_files(req: IngestRequest, workdir: Path, custom: sources.Adapter | None = None) -> list[PlannedFile]:
     """Open every input and decide its platform; refuses files that match nothing."""
     planned = []
+    seen: dict[str, str] = {}
     for source in iter_inputs(req.paths, workdir):
+        if source.sha256 in seen:  # the same export twice (copied into two folders, say): read once
+            req.duplicates[source.display] = seen[source.sha256]
+            continue
+        seen[source.sha256] = source.display
         table = read_table(source)
         probe = Probe.of(table)
         found = sources.detect(probe, req.platform, only=custom)
@@ -134,7 +141,7 @@ def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: i
     if sample_times.drop_nulls().str.contains(r"^\s*\d{1,2}[/-]\d{1,2}[/-]\d{2,4}").any():
         order = slash_order(mapped, "occurred_raw")
     ctx = FileContext(
-        tenant=req.tenant, platform=pf.adapter.name, kind=pf.match.kind, file=pf.source.display,
+        tenant=req.tenant, platform=pf.adapter.name, kind=pf.match.kind, file=pf.source.display, file_idx=index,
         sha256=pf.source.sha256, default_region=req.default_region, now=now, slash_order=order,
     )
     parts = []
@@ -162,7 +169,7 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _stage(parts: list[Path], workdir: Path, now) -> tuple[Stage, dict]:
+def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: Path, now) -> tuple[Stage, dict]:
     """Dedupe and count the normalized parts with an in-memory DuckDB (SQL in sql/duckdb/stage.sql)."""
     q = sql_statements("duckdb", "stage")
 
@@ -175,14 +182,30 @@ def _stage(parts: list[Path], workdir: Path, now) -> tuple[Stage, dict]:
         return text
 
     stage = Stage(*(workdir / f"stage_{n}.parquet" for n in ("suppressions", "lineage", "deliveries", "rejects")))
-    con = duckdb.connect(config=DUCKDB_CONFIG)
+    files = pl.DataFrame(
+        {
+            "file_idx": list(range(len(planned))),
+            "source_file": [p.source.display for p in planned],
+            "source_sha256": [p.source.sha256 for p in planned],
+            "source_platform": [p.adapter.name for p in planned],
+            "source_kind": [p.match.kind for p in planned],
+        },
+        schema_overrides={"file_idx": pl.Int32},
+    )
+    spill = workdir / "duckdb_spill"
+    # Polars is done by now: staging may take more memory than the store's default.
+    con = duckdb.connect(config={**DUCKDB_CONFIG, "memory_limit": STAGING_MEMORY, "temp_directory": str(spill)})
     try:
+        con.register("files", files.to_arrow())
         con.execute(sql("rows_view", parts=parts))
-        con.execute(sql("lineage", out=stage.lineage), {"load_time": now})
-        con.execute(sql("suppressions", lineage=stage.lineage, out=stage.suppressions))
+        con.execute(q["keys"])
+        params = {"tenant": tenant, "load_time": now}
+        con.execute(sql("suppressions", out=stage.suppressions), params)
+        multi = con.execute(q["multi_file_keys"]).fetchall()[0][0]
+        con.execute(sql("lineage_with_multi_file_keys" if multi else "lineage", out=stage.lineage), params)
         con.execute(sql("deliveries", out=stage.deliveries))
         con.execute(sql("rejects", out=stage.rejects))
-        per_file = {r[0]: {"rows_read": r[1], "rows_rejected": r[2], "rows_ignored": r[3]}
+        per_file = {planned[r[0]].source.display: {"rows_read": r[1], "rows_rejected": r[2], "rows_ignored": r[3]}
                     for r in con.execute(q["file_counts"]).fetchall()}
         by_reason = [dict(zip(("channel", "reason", "scope", "count"), r, strict=False))
                      for r in con.execute(sql("reason_counts", suppressions=stage.suppressions)).fetchall()]
@@ -241,6 +264,8 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
     ]
     summary: dict = {"run_id": run_id, "tenant": req.tenant, "dry_run": req.dry_run, "input_hash": input_hash,
                      "started_at": now.isoformat(), "files": files}
+    if req.duplicates:
+        summary["duplicate_files"] = dict(req.duplicates)
 
     previous = store.find_succeeded_run(req.tenant, input_hash)
     if previous and not req.force:
@@ -263,7 +288,7 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
             raise DataRefused("the input holds no rows")
         if progress:
             progress("deduplicating", done)
-        stage, facts = _stage(parts, workdir, now)
+        stage, facts = _stage(parts, planned, req.tenant, workdir, now)
         for f in files:
             f.update(facts["per_file"].get(f["path"], {"rows_read": 0, "rows_rejected": 0, "rows_ignored": 0}))
         rows_read = sum(f["rows_read"] for f in files)

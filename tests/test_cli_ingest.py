@@ -209,3 +209,31 @@ def test_runs_lists_newest_first(cli):
     ingest_first_file(cli)
     runs = cli("runs", "--tenant", "acme", "--json").json()
     assert [r["status"] for r in runs] == ["skipped", "succeeded"]
+
+
+def test_the_same_file_twice_in_one_run_is_read_once(cli, tmp_path):
+    copy = tmp_path / "copy_of_bounces.csv"
+    copy.write_bytes(GENERIC[1].read_bytes())
+    s = cli("ingest", "--tenant", "acme", "--json", GENERIC[1], copy).json()
+    assert s["status"] == "succeeded"
+    assert s["duplicate_files"] == {str(copy): str(GENERIC[1])}
+    assert s["rows_read"] == 5 and s["suppressions_added"] == 5
+
+
+def test_key_seen_in_several_files_keeps_lineage_per_file(cli, tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("address,event,occurred_at\nx@example.com,hard_bounce,2024-01-01T00:00:00Z\nx@example.com,hard_bounce,2024-02-01T00:00:00Z\n")
+    b.write_text("address,event,occurred_at\nX@example.com,hard_bounce,2023-06-01T00:00:00Z\ny@example.com,hard_bounce,\n")
+    s = cli("ingest", "--tenant", "acme", "--json", a, b).json()
+    assert (s["suppressions_added"], s["duplicates_collapsed"]) == (2, 2)
+    rows = {r["address"]: r for r in exported(cli)}
+    assert rows["x@example.com"]["first_seen_at"].startswith("2023-06-01")
+    assert rows["x@example.com"]["last_seen_at"].startswith("2024-02-01")
+    from pipelines.store import open_store
+
+    with open_store(str(cli.store)) as st:
+        lineage = st.con.execute(
+            "SELECT s.address, r.path, l.first_line, l.row_count FROM suppression_sources l "
+            "JOIN run_files r ON r.run_id = l.run_id AND r.sha256 = l.source_sha256 "
+            "JOIN suppressions s ON s.address = l.address ORDER BY 1, 2").fetchall()
+    assert lineage == [("x@example.com", str(a), 2, 2), ("x@example.com", str(b), 2, 1), ("y@example.com", str(b), 3, 1)]

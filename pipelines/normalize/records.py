@@ -26,6 +26,7 @@ class FileContext:
     platform: str
     kind: str
     file: str
+    file_idx: int  # the file's position in the run: a small key for staging
     sha256: str
     default_region: str | None
     now: datetime
@@ -116,6 +117,7 @@ def normalize_batch(batch: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         pl.lit(ctx.kind).alias("source_kind"),
         pl.lit(ctx.file).alias("source_file"),
         pl.lit(ctx.sha256).alias("source_sha256"),
+        pl.lit(ctx.file_idx, dtype=pl.Int32).alias("file_idx"),
         pl.col("_line").alias("source_line"),
         pl.col("detail").str.strip_chars(),
         "status",

@@ -6,35 +6,68 @@
 -- name: rows_view
 CREATE OR REPLACE VIEW rows AS SELECT * FROM read_parquet(:parts);
 
--- name: lineage
--- One row per (suppression key, source file): the lineage this run asserts.
-COPY (
-    SELECT tenant, channel, address, reason, scope, source_sha256,
-           any_value(source_platform)            AS source_platform,
-           any_value(source_kind)                AS source_kind,
-           any_value(source_file)                AS source_file,
-           min(source_line)                      AS first_line,
-           count(*)                              AS row_count,
-           coalesce(min(occurred_at), $load_time) AS first_seen_at,
-           coalesce(max(occurred_at), $load_time) AS last_seen_at,
-           count(occurred_at) > 0                AS time_known,
-           arg_min(detail, source_line)          AS detail
-    FROM rows
-    WHERE error IS NULL AND event = 'suppression'
-    GROUP BY ALL
-) TO :out (FORMAT parquet);
+-- name: keys
+-- One row per suppression key over every file of the run: the one heavy GROUP BY, on slim keys
+-- (the file is a small integer; `files` is registered by the ingest).
+CREATE OR REPLACE TEMP TABLE keys AS
+SELECT channel, address, reason, scope,
+       min(occurred_at)                                         AS first_at,
+       max(occurred_at)                                         AS last_at,
+       count(occurred_at) > 0                                   AS time_known,
+       count(*)                                                 AS row_count,
+       min(source_line)                                         AS first_line,
+       min(file_idx)                                            AS first_file,
+       max(file_idx)                                            AS last_file,
+       arg_min(detail, file_idx::BIGINT * 10000000000 + source_line) AS detail
+FROM rows
+WHERE error IS NULL AND event = 'suppression'
+GROUP BY channel, address, reason, scope;
 
 -- name: suppressions
--- One row per suppression key across every file of the run.
+-- An unknown time never widens a span: the load time stands in only where no row had a time.
 COPY (
-    SELECT tenant, channel, address, reason, scope,
-           min(first_seen_at)                           AS first_seen_at,
-           max(last_seen_at)                            AS last_seen_at,
-           arg_min(source_platform, first_seen_at)      AS source_platform,
-           arg_min(detail, first_seen_at)               AS detail,
-           bool_or(time_known)                          AS time_known
-    FROM read_parquet(:lineage)
-    GROUP BY tenant, channel, address, reason, scope
+    SELECT $tenant AS tenant, k.channel, k.address, k.reason, k.scope,
+           coalesce(k.first_at, $load_time) AS first_seen_at,
+           coalesce(k.last_at, $load_time)  AS last_seen_at,
+           f.source_platform, k.detail, k.time_known
+    FROM keys k JOIN files f ON f.file_idx = k.first_file
+) TO :out (FORMAT parquet);
+
+-- name: lineage
+-- One row per (suppression key, source file): keys seen in one file only (nearly all) come
+-- straight from `keys`.
+COPY (
+    SELECT $tenant AS tenant, k.channel, k.address, k.reason, k.scope, f.source_sha256, f.source_platform,
+           f.source_kind, f.source_file, k.first_line, k.row_count,
+           coalesce(k.first_at, $load_time) AS first_seen_at, coalesce(k.last_at, $load_time) AS last_seen_at,
+           k.time_known, k.detail
+    FROM keys k JOIN files f ON f.file_idx = k.first_file
+    WHERE k.first_file = k.last_file
+) TO :out (FORMAT parquet);
+
+-- name: multi_file_keys
+SELECT count(*) FROM keys WHERE first_file <> last_file;
+
+-- name: lineage_with_multi_file_keys
+-- The same, plus the keys seen in several files, grouped per file over their own rows.
+COPY (
+    SELECT $tenant AS tenant, k.channel, k.address, k.reason, k.scope, f.source_sha256, f.source_platform,
+           f.source_kind, f.source_file, k.first_line, k.row_count,
+           coalesce(k.first_at, $load_time) AS first_seen_at, coalesce(k.last_at, $load_time) AS last_seen_at,
+           k.time_known, k.detail
+    FROM keys k JOIN files f ON f.file_idx = k.first_file
+    WHERE k.first_file = k.last_file
+    UNION ALL
+    SELECT $tenant, r.channel, r.address, r.reason, r.scope, any_value(f.source_sha256), any_value(f.source_platform),
+           any_value(f.source_kind), any_value(f.source_file), min(r.source_line), count(*),
+           coalesce(min(r.occurred_at), $load_time), coalesce(max(r.occurred_at), $load_time),
+           count(r.occurred_at) > 0, arg_min(r.detail, r.source_line)
+    FROM rows r
+    SEMI JOIN (SELECT channel, address, reason, scope FROM keys WHERE first_file <> last_file) m
+      ON m.channel = r.channel AND m.address = r.address AND m.reason = r.reason AND m.scope = r.scope
+    JOIN files f ON f.file_idx = r.file_idx
+    WHERE r.error IS NULL AND r.event = 'suppression'
+    GROUP BY r.channel, r.address, r.reason, r.scope, r.file_idx
 ) TO :out (FORMAT parquet);
 
 -- name: deliveries
@@ -54,11 +87,11 @@ COPY (
 -- name: file_counts
 -- Rows are input rows (one line of a file), even where an adapter made several records of one
 -- (opt-out columns, tag lists): a row is rejected if any of its records is.
-SELECT source_file,
+SELECT file_idx,
        count(DISTINCT source_line)                                            AS rows_read,
        count(DISTINCT source_line) FILTER (WHERE error IS NOT NULL)           AS rows_rejected,
        count(DISTINCT source_line) FILTER (WHERE error IS NULL AND event = 'ignored') AS rows_ignored
-FROM rows GROUP BY source_file;
+FROM rows GROUP BY file_idx;
 
 -- name: reason_counts
 SELECT channel, reason, scope, count(*) AS n FROM read_parquet(:suppressions) GROUP BY ALL ORDER BY n DESC;

@@ -385,6 +385,10 @@ def _json_table(source: InputFile, fmt: str, frame: pl.DataFrame) -> Table:
             exprs.append(pl.col(name))
         elif dtype == pl.String:
             exprs.append(pl.col(name))
+        elif isinstance(dtype, (pl.List, pl.Array)) and isinstance(dtype.inner, pl.Struct):
+            # A list of objects stays JSON text, field names and all (a cast would drop them).
+            items = pl.col(name).list.eval(pl.element().struct.json_encode()).list.join(",")
+            exprs.append(pl.when(pl.col(name).is_null()).then(None).otherwise("[" + items + "]").alias(name))
         elif isinstance(dtype, (pl.List, pl.Array)):
             exprs.append(pl.col(name).cast(pl.List(pl.String), strict=False).list.join(",").alias(name))
         else:

@@ -168,3 +168,17 @@ def test_trailing_empty_columns_and_ragged_rows(tmp_path):
     got = rows(t)
     assert got["email"].to_list() == ["a@example.com", "b@example.com", "c@example.com"]
     assert got["_line"].to_list() == [2, 3, 4]
+
+
+def test_lists_of_objects_stay_json_with_their_field_names(tmp_path):
+    p = tmp_path / "profiles.json"
+    p.write_text(json.dumps({"data": [
+        {"email": "a@example.com", "suppression": [{"reason": "HARD_BOUNCE", "timestamp": None}],
+         "tags": ["vip", "news"]},
+        {"email": "b@example.com", "suppression": [], "tags": []},
+    ]}))
+    (t,) = read(p, tmp_path)
+    got = rows(t)
+    assert json.loads(got["suppression"][0]) == [{"reason": "HARD_BOUNCE", "timestamp": None}]
+    assert got["suppression"][1] == "[]"
+    assert got["tags"].to_list() == ["vip,news", ""]

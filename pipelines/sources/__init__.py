@@ -16,6 +16,11 @@ MODULES = (
     "postmark",
     "ses",
     "twilio",
+    "klaviyo",
+    "hubspot",
+    "campaignmonitor",
+    "kajabi",
+    "mandrill",
     "generic",
 )
 

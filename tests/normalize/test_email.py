@@ -20,6 +20,7 @@ def run(values):
         ("  jane@example.com\u00a0", "jane@example.com"),
         ("\u200bjane@example.com\u200b", "jane@example.com"),
         ("'jane@example.com'", "jane@example.com"),
+        ("'Jane@Example.com", "jane@example.com"),  # a spreadsheet's formula guard
         ("jane@example.com.", "jane@example.com"),
         ("jane+news@example.com", "jane+news@example.com"),  # plus-tags are different addresses
         ("j.a.n.e@example.com", "j.a.n.e@example.com"),  # so are dots

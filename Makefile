@@ -22,7 +22,8 @@ demo: $(STAMP) ## migrate data/samples/ into the embedded DuckDB store and print
 	rm -f $(DEMO_STORE)
 	$(VENV)/bin/suppress ingest --tenant demo --store $(DEMO_STORE) --default-region US --max-reject-rate 0.2 data/samples/
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) ## run the whole test suite (starts the local PostgreSQL server if it is down)
+	.ci/postgres-up
 	$(PY) -m pytest -q
 
 lint: $(STAMP) ## ruff over the code

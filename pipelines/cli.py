@@ -256,6 +256,27 @@ def rollback(run_id: Annotated[str, typer.Argument()], as_json: JsonOpt = False,
               f"{result['suppressions_narrowed']:,} narrowed back")
 
 
+@app.command("migrate-store")
+def migrate_store(
+    source: Annotated[str, typer.Option("--from", help="The store to copy: a .duckdb file or a postgresql:// URL.")],
+    target: Annotated[str, typer.Option("--to", help="The new, empty store to fill: a .duckdb file or a postgresql:// URL.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a whole store to another backend (e.g. DuckDB to PostgreSQL), counts checked per table."""
+    from pipelines.migrate_store import migrate_store as run_migration
+
+    with _Progress() as progress:
+        result = run_migration(source, target, progress=progress)
+    if as_json:
+        _print_json(result)
+        return
+    table = _table("table", "rows")
+    for name, rows in result["tables"].items():
+        table.add_row(name, f"{rows:,}")
+    out.print(f"copied {result['from']} to {result['to']}; every table's row count matches the source")
+    out.print(table)
+
+
 @app.command()
 def formats(as_json: JsonOpt = False) -> None:
     """List the platforms and export kinds `ingest` understands."""

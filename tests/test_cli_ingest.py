@@ -120,11 +120,13 @@ def test_failure_mid_load_leaves_the_store_as_it_was(cli, monkeypatch):
     ingest_first_file(cli)
     before = exported(cli)
     from pipelines.store.duckdb_store import DuckDBStore
+    from pipelines.store.postgres_store import PostgresStore
 
     def boom(self, run_id, files):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(DuckDBStore, "_record_files", boom)
+    for backend in (DuckDBStore, PostgresStore):  # the last write of the load, on either backend
+        monkeypatch.setattr(backend, "_record_files", boom)
     result = cli("ingest", "--tenant", "acme", "--json", *GENERIC)
     assert result.code == 1
     assert "disk full" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,435 @@
+"""The production store: PostgreSQL through psycopg 3, where the sending platform reads it.
+
+Same interface and rules as the DuckDB store (`duckdb_store.py`), SQL in `sql/postgres/`:
+- the schema is numbered migrations (`NNN_*.sql`), applied automatically and recorded;
+- a load COPYs the staged Parquet files into TEMP tables, then merges them with set-based SQL,
+  all in one transaction (a dry run does the same and rolls back);
+- runs of one tenant never interleave: `begin_run` takes a session-level advisory lock for the
+  tenant and holds it until the run is closed (or the connection ends), and every write that
+  merges or rolls back takes the same lock for its transaction. Other tenants are not blocked.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import polars as pl
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+from psycopg.rows import dict_row
+
+from pipelines.errors import UserError
+from pipelines.store.base import LoadCounts, Stage, Store, migrations, resolve_key, sql_statements, utcnow
+
+DIALECT = "postgres"
+
+# Advisory locks use the two-key form (namespace, key) so they cannot collide with other users of
+# advisory locks in the same database: (TENANT_LOCKS, hashtext(tenant)) per tenant, one key for
+# migrations. Two tenants whose names hash alike merely wait for each other.
+TENANT_LOCKS = 0x53555050  # "SUPP"
+SCHEMA_LOCKS = 0x53555051
+MIGRATION_KEY = 1
+
+COPY_BATCH_ROWS = 100_000  # rows per CSV chunk sent through COPY
+FEW_INPUTS = 1_000  # up to this many addresses, `check` sends them as arrays instead of COPY
+LOAD_WORK_MEM = "256MB"  # per hash/sort of the merge: a 10M-row join stays in memory
+
+# The staged Parquet columns each TEMP table takes (sql/postgres/load.sql `stage_tables`).
+STAGE_COLUMNS = {
+    "suppressions": ["tenant", "channel", "address", "reason", "scope", "first_seen_at", "last_seen_at",
+                     "source_platform", "detail", "time_known"],
+    "lineage": ["tenant", "channel", "address", "reason", "scope", "source_sha256", "first_line", "row_count",
+                "first_seen_at", "last_seen_at"],
+    "deliveries": ["tenant", "channel", "address", "occurred_at", "detail"],
+    "rejects": ["file", "line", "value", "error", "platform", "detail"],
+}
+
+# PostgreSQL type OIDs -> how a result column comes back through COPY ... (FORMAT csv)
+_TIMESTAMPS = {1184, 1114}
+_INTEGERS = {20, 21, 23, 26}
+_FLOATS = {700, 701, 1700}
+_BOOL = 16
+
+
+def _q(name: str, file: str = "load") -> str:
+    return sql_statements(DIALECT, file)[name]
+
+
+def redact(url: str) -> str:
+    """A connection URL without its password, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<postgresql url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _clean_json(value):
+    """What jsonb cannot hold: NUL characters (replaced) and NaN/Infinity (null)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {_clean_json(k): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+def json_text(value) -> str | None:
+    """A Python value as jsonb input text (the DuckDB store's `json.dumps(..., default=str)`)."""
+    if value is None:
+        return None
+    return json.dumps(_clean_json(json.loads(json.dumps(value, default=str))), allow_nan=False)
+
+
+def csv_chunks(batches: Iterable[pa.RecordBatch | pl.DataFrame]) -> Iterator[bytes]:
+    """Record batches as CSV for COPY ... (FORMAT csv), written by Polars (multi-threaded).
+
+    NULL is an unquoted empty field and an empty string a quoted one (`""`), so both survive.
+    PostgreSQL text cannot hold NUL characters: they become U+FFFD (a raw value stays readable).
+    """
+    for batch in batches:
+        frame = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
+        if frame.height == 0:
+            continue
+        text = [c for c, t in frame.schema.items() if t == pl.String]
+        if text:
+            frame = frame.with_columns(pl.col(text).str.replace_all("\x00", "\ufffd", literal=True))
+        yield frame.write_csv(include_header=False, quote_style="necessary", null_value="").encode()
+
+
+class PostgresStore(Store):
+    dialect = DIALECT
+
+    def __init__(self, url: str, read_only: bool = False):
+        self.url = url
+        self.read_only = read_only
+        self._locked: dict[str, str] = {}  # run_id -> tenant whose session lock this connection holds
+        try:
+            self.con = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="suppress")
+        except psycopg.Error as exc:
+            raise UserError(f"cannot open store {redact(url)}: {_first_line(exc)}") from None
+        try:
+            self._configure()
+            if not read_only:
+                self.migrate()
+            self.key = self._init_key()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _configure(self) -> None:
+        self.con.execute("SET TimeZone TO 'UTC'")
+        try:  # PostgreSQL 14+: a killed client's backend stops within seconds, even mid-statement
+            self.con.execute("SET client_connection_check_interval TO 2000")
+        except psycopg.Error:
+            pass
+        if self.read_only:
+            self.con.execute("SET default_transaction_read_only TO on")
+
+    def _init_key(self) -> bytes:
+        try:
+            settings = dict(self.con.execute("SELECT key, value FROM store_settings").fetchall())
+        except psycopg.errors.UndefinedTable:
+            raise UserError(f"{redact(self.url)} holds no suppression store yet") from None
+        key, new_settings = resolve_key(settings)
+        if new_settings:
+            with self.con.transaction():
+                for k, v in new_settings.items():
+                    self.con.execute(
+                        "INSERT INTO store_settings (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (k, v)
+                    )
+            # another process may have set up the same new store at the same moment: the stored key wins
+            settings = dict(self.con.execute("SELECT key, value FROM store_settings").fetchall())
+            key, _ = resolve_key(settings)
+        return key
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _applied_versions(self) -> set[int]:
+        exists = self.con.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
+        if not exists:
+            return set()
+        return {v for (v,) in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+    def migrate(self) -> list[str]:
+        done = self._applied_versions()
+        applied = []
+        for version, name, sql in migrations(DIALECT):
+            if version in done:
+                continue
+            with self.con.transaction():
+                # one migrator at a time: two processes opening a new store race otherwise
+                self.con.execute("SELECT pg_advisory_xact_lock(%s, %s)", (SCHEMA_LOCKS, MIGRATION_KEY))
+                self.con.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations "
+                    "(version integer PRIMARY KEY, name text, applied_at timestamptz)"
+                )
+                if self.con.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (version,)).fetchone():
+                    continue  # applied by another process meanwhile
+                self.con.execute(sql)
+                self.con.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)", (version, name, utcnow()))
+            applied.append(name)
+        return applied
+
+    # -- the per-tenant lock --------------------------------------------------------------------
+    def _lock_tenant(self, tenant: str) -> None:
+        """Wait until no other run of this tenant holds the lock; held until `_unlock`."""
+        self.con.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (TENANT_LOCKS, tenant))
+
+    def _xact_lock(self, tenant: str) -> None:
+        """The same lock for the current transaction (re-entrant with the session lock)."""
+        self.con.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (TENANT_LOCKS, tenant))
+
+    def _unlock(self, run_id: str) -> None:
+        tenant = self._locked.pop(run_id, None)
+        if tenant is None or self.con.closed:
+            return
+        try:
+            self.con.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (TENANT_LOCKS, tenant))
+        except psycopg.Error:
+            pass  # a broken connection has released it already
+
+    def _tenant_of(self, run_id: str, summary: dict | None = None) -> str:
+        if run_id in self._locked:
+            return self._locked[run_id]
+        row = self.con.execute("SELECT tenant FROM import_runs WHERE run_id = %s", (run_id,)).fetchone()
+        if row:
+            return row[0]
+        if summary and summary.get("tenant"):
+            return summary["tenant"]
+        raise UserError(f"no run {run_id}")
+
+    # -- runs -----------------------------------------------------------------------------------
+    def begin_run(self, run_id, tenant, kind, input_hash, options) -> None:
+        self._lock_tenant(tenant)
+        self._locked[run_id] = tenant
+        try:
+            with self.con.transaction():
+                # Holding the tenant's lock, a run of it still `running` is one whose process died.
+                self.con.execute(_q("interrupted_runs"), {"tenant": tenant, "now": utcnow()})
+                self.con.execute(
+                    "INSERT INTO import_runs (run_id, tenant, kind, status, input_hash, options, started_at) "
+                    "VALUES (%s, %s, %s, 'running', %s, %s::jsonb, %s)",
+                    (run_id, tenant, kind, input_hash, json_text(options), utcnow()),
+                )
+        except BaseException:
+            self._unlock(run_id)
+            raise
+
+    def find_succeeded_run(self, tenant, input_hash):
+        row = self.con.execute(
+            _q("succeeded_with_hash", "read"), {"tenant": tenant, "input_hash": input_hash}
+        ).fetchone()
+        return row[0] if row else None
+
+    def _record_files(self, run_id: str, files: list[dict]) -> None:
+        if files:
+            with self.con.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO run_files VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    [[run_id, f["path"], f["sha256"], f.get("platform"), f.get("kind"), f.get("detected_why"),
+                      f.get("rows_read"), f.get("rows_rejected")] for f in files],
+                )
+
+    def _close_run(self, run_id, status, summary, validation, error) -> None:
+        self.con.execute(
+            "UPDATE import_runs SET status = %s, finished_at = %s, rows_read = %s, rows_accepted = %s, "
+            "rows_rejected = %s, suppressions_added = %s, suppressions_updated = %s, summary = %s::jsonb, "
+            "validation = %s::jsonb, error = %s WHERE run_id = %s",
+            (status, utcnow(), summary.get("rows_read"), summary.get("rows_accepted"), summary.get("rows_rejected"),
+             summary.get("suppressions_added", 0), summary.get("suppressions_updated", 0), json_text(summary),
+             json_text(validation), error, run_id),
+        )
+
+    def copy_parquet(self, table: str, columns: list[str], path: Path | str) -> int:
+        """COPY the named columns of a Parquet file into a table, in CSV chunks; returns the rows sent."""
+        parquet = pq.ParquetFile(str(path))
+        rows = 0
+        cols = ", ".join(f'"{c}"' for c in columns)
+        with self.con.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+            for chunk in csv_chunks(parquet.iter_batches(batch_size=COPY_BATCH_ROWS, columns=columns)):
+                copy.write(chunk)
+            rows = parquet.metadata.num_rows
+        return rows
+
+    def _stage(self, stage: Stage, parts: tuple[str, ...]) -> None:
+        self.con.execute(_q("stage_tables"))
+        for part in parts:
+            self.copy_parquet(f"stage_{part}", STAGE_COLUMNS[part], getattr(stage, part))
+
+    def load_run(self, run_id, stage: Stage, files, summary, validation, dry_run: bool = False) -> LoadCounts:
+        now = utcnow()
+        params = {"run_id": run_id, "now": now}
+        tenant = self._tenant_of(run_id, summary)
+        with self.con.transaction() as tx:
+            self.con.execute(f"SET LOCAL work_mem TO '{LOAD_WORK_MEM}'")
+            self._xact_lock(tenant)
+            self._stage(stage, ("suppressions", "lineage", "deliveries", "rejects"))
+            self.con.execute(_q("analyze_stage"))
+            self.con.execute(_q("classify"))
+            added, updated = self.con.execute(_q("change_counts")).fetchone()
+            self.con.execute(_q("insert_new"), params)
+            self.con.execute(_q("strengthen"), params)
+            self.con.execute(_q("insert_lineage"), params)
+            self.con.execute(_q("insert_events"), params)
+            self.con.execute(_q("insert_deliveries"), params)
+            self.con.execute(_q("insert_rejects"), params)
+            self._record_files(run_id, files)
+            if dry_run:  # the whole merge ran; undo it and keep only the counts
+                raise psycopg.Rollback(tx)
+            summary = {**summary, "suppressions_added": added, "suppressions_updated": updated}
+            self._close_run(run_id, "succeeded", summary, validation, None)
+        if not dry_run:  # a dry run is closed by finish_run, which releases the lock
+            self._unlock(run_id)
+        return LoadCounts(added, updated)
+
+    def finish_run(self, run_id, status, summary, validation, error, files=None, stage=None) -> None:
+        with self.con.transaction():
+            if stage is not None and stage.rejects.exists():
+                self._stage(stage, ("rejects",))
+                self.con.execute(_q("insert_rejects"), {"run_id": run_id})
+            if files:
+                self._record_files(run_id, files)
+            self._close_run(run_id, status, summary, validation, error)
+        self._unlock(run_id)
+
+    def rollback_run(self, run_id: str) -> dict:
+        run = self.run(run_id)
+        if run is None:
+            raise UserError(f"no run {run_id}")
+        if run["status"] != "succeeded":
+            raise UserError(f"run {run_id} is {run['status']}; only a succeeded run can be rolled back")
+        params = {"run_id": run_id, "now": utcnow()}
+        with self.con.transaction():
+            self._xact_lock(run["tenant"])
+            status = self.con.execute(
+                "SELECT status FROM import_runs WHERE run_id = %s FOR UPDATE", (run_id,)
+            ).fetchone()[0]
+            if status != "succeeded":  # rolled back by someone else while this one waited
+                raise UserError(f"run {run_id} is {status}; only a succeeded run can be rolled back")
+            self.con.execute(_q("rollback_touched"), params)
+            self.con.execute(_q("rollback_lineage"), params)
+            self.con.execute(_q("rollback_remaining"))
+            removed, narrowed = self.con.execute(_q("rollback_counts")).fetchone()
+            self.con.execute(_q("rollback_events"), params)
+            self.con.execute(_q("rollback_delete"))
+            self.con.execute(_q("rollback_narrow"), params)
+            self.con.execute(
+                "UPDATE import_runs SET status = 'rolled_back', rolled_back_at = %s WHERE run_id = %s",
+                (params["now"], run_id),
+            )
+        return {"run_id": run_id, "status": "rolled_back", "suppressions_removed": removed,
+                "suppressions_narrowed": narrowed}
+
+    # -- reads ----------------------------------------------------------------------------------
+    def check(self, tenant, inputs: pl.DataFrame) -> pl.DataFrame:
+        idx_type = inputs.schema["idx"]
+        wanted = inputs.filter(pl.col("address").is_not_null()).select(
+            pl.col("idx").cast(pl.Int64), pl.col("channel").cast(pl.String), pl.col("address").cast(pl.String)
+        )
+        if wanted.height <= FEW_INPUTS:
+            rows = self.con.execute(
+                _q("check_few", "read"),
+                {"tenant": tenant, "idx": wanted["idx"].to_list(), "channel": wanted["channel"].to_list(),
+                 "address": wanted["address"].to_list()},
+            ).fetchall()
+            frame = pl.DataFrame(rows, schema={"idx": pl.Int64, "reason": pl.String, "scope": pl.String}, orient="row")
+        else:
+            with self.con.transaction():
+                self.con.execute(_q("check_inputs", "read"))
+                with self.con.cursor() as cur, cur.copy("COPY check_inputs (idx, channel, address) FROM STDIN (FORMAT csv)") as copy:
+                    for chunk in csv_chunks(wanted.iter_slices(COPY_BATCH_ROWS)):
+                        copy.write(chunk)
+                self.con.execute("ANALYZE check_inputs")
+                frame = self._frame(_q("check", "read"), {"tenant": tenant})
+        return frame.with_columns(pl.col("idx").cast(idx_type))
+
+    def export(self, tenant) -> pl.DataFrame:
+        return self._frame(_q("export", "read"), {"tenant": tenant})
+
+    def _describe(self, sql: str, params: dict | None) -> tuple[list[str], dict, list]:
+        """Select list, CSV schema and the casts back, from the query's result types."""
+        with self.con.cursor() as cur:
+            cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0", params)
+            columns = [(d.name, d.type_code) for d in cur.description]
+        exprs, schema, casts = [], {}, []
+        for name, oid in columns:
+            ident = '"' + name.replace('"', '""') + '"'
+            if oid in _TIMESTAMPS:  # exact microseconds since the epoch, whatever the DateStyle
+                exprs.append(f"(extract(epoch FROM q.{ident}) * 1000000)::bigint")
+                schema[name] = pl.Int64
+                casts.append(pl.col(name).cast(pl.Datetime("us", "UTC")))
+            elif oid in _INTEGERS:
+                exprs.append(f"q.{ident}")
+                schema[name] = pl.Int64
+            elif oid in _FLOATS:
+                exprs.append(f"q.{ident}::float8")
+                schema[name] = pl.Float64
+            elif oid == _BOOL:
+                exprs.append(f"q.{ident}::int")
+                schema[name] = pl.Int8
+                casts.append(pl.col(name).cast(pl.Boolean))
+            else:
+                exprs.append(f"q.{ident}::text")
+                schema[name] = pl.String
+        return exprs, schema, casts
+
+    def copy_out(self, sql: str, params: dict | None, sink) -> tuple[dict, list]:
+        """Write a query's rows as CSV to `sink` through COPY; returns the CSV schema and the casts."""
+        sql = sql.strip().rstrip(";")
+        exprs, schema, casts = self._describe(sql, params)
+        with self.con.cursor() as cur, cur.copy(
+            f"COPY (SELECT {', '.join(exprs)} FROM ({sql}) AS q) TO STDOUT (FORMAT csv)", params
+        ) as copy:
+            for data in copy:
+                sink.write(data)
+        return schema, casts
+
+    def _frame(self, sql: str, params: dict | None) -> pl.DataFrame:
+        buf = io.BytesIO()
+        schema, casts = self.copy_out(sql, params, buf)
+        if buf.tell() == 0:
+            return pl.DataFrame(schema=schema).with_columns(casts)
+        return pl.read_csv(buf.getvalue(), has_header=False, schema=schema, infer_schema=False).with_columns(casts)
+
+    def _dicts(self, sql: str, params: dict) -> list[dict]:
+        with self.con.cursor(row_factory=dict_row) as cur:
+            return cur.execute(sql, params).fetchall()
+
+    def runs(self, tenant) -> list[dict]:
+        return self._dicts(_q("runs", "read"), {"tenant": tenant})
+
+    def run(self, run_id) -> dict | None:
+        rows = self._dicts(_q("run", "read"), {"run_id": run_id})
+        if not rows:
+            return None
+        row = rows[0]
+        for k in ("summary", "validation", "options"):
+            if isinstance(row.get(k), str):
+                row[k] = json.loads(row[k])
+        return row
+
+    def run_files(self, run_id) -> list[dict]:
+        return self._dicts(_q("run_files", "read"), {"run_id": run_id})
+
+    def rejects(self, run_id) -> pl.DataFrame:
+        return self._frame(_q("rejects", "read"), {"run_id": run_id})
+
+    def close(self) -> None:
+        self._locked.clear()
+        self.con.close()  # ends the session: its advisory locks go with it

@@ -1,0 +1,194 @@
+"""PostgreSQL store facts shown with real runs: atomicity under SIGKILL, the per-tenant lock, indexes.
+
+Each test gets its own database (the `pg_database` fixture). Runs are real `suppress ingest`
+processes; the lock is observed in pg_locks and the load step in pg_stat_activity.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pipelines.store import open_store
+from pipelines.store.base import address_hmac
+from pipelines.store.postgres_store import TENANT_LOCKS
+from tests.conftest import ROOT, run_cli
+
+TIMEOUT = 120  # seconds for any one wait below
+
+
+def suppress(url: str, *args: str) -> subprocess.Popen:
+    """`suppress ARGS --store URL` as its own process (the way production runs it)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SUPPRESSION_STORE", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", *map(str, args), "--store", url],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def finish(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def wait_for(what: str, condition, timeout: float = TIMEOUT, every: float = 0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def plain_list(path: Path, numbers: range) -> Path:
+    path.write_text("email\n" + "".join(f"user{i}@example.com\n" for i in numbers))
+    return path
+
+
+def waiting_for_tenant_lock(mon: psycopg.Connection) -> int:
+    """Sessions of this database waiting for a tenant's advisory lock."""
+    return mon.execute(
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+        "WHERE l.locktype = 'advisory' AND NOT l.granted AND l.classid = %s AND d.datname = current_database()",
+        (TENANT_LOCKS,),
+    ).fetchone()[0]
+
+
+@pytest.fixture
+def mon(pg_database):
+    """A monitoring connection to the test's database, the schema already migrated."""
+    open_store(pg_database).close()
+    with psycopg.connect(pg_database, autocommit=True) as con:
+        yield con
+
+
+def hold_tenant_lock(con: psycopg.Connection, tenant: str) -> None:
+    con.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (TENANT_LOCKS, tenant))
+
+
+def release_tenant_lock(con: psycopg.Connection, tenant: str) -> None:
+    assert con.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (TENANT_LOCKS, tenant)).fetchone()[0]
+
+
+def test_a_run_killed_mid_load_leaves_no_trace(pg_database, mon, tmp_path):
+    export = tmp_path / "sendgrid_bounces.csv"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--rows", "300000", "--out", str(export),
+                    "--seed", "5"], check=True, capture_output=True)
+    proc = suppress(pg_database, "ingest", "--tenant", "acme", "--json", export)
+
+    def merging():  # the load transaction is writing into the store's own tables
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended before it could be killed: {proc.communicate()}")
+        return mon.execute(
+            "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+            "AND query LIKE 'INSERT INTO suppressions %%'").fetchone()
+
+    backend, query = wait_for("the load step", merging, every=0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=TIMEOUT)
+    assert proc.returncode == -signal.SIGKILL
+    # The server notices the dead client (client_connection_check_interval) and aborts its transaction.
+    wait_for("the killed run's backend to end", lambda: not mon.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend,)).fetchone(), every=0.1)
+
+    for table in ("suppressions", "suppression_sources", "suppression_events", "quarantine", "run_files"):
+        assert mon.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    ((run_id, status),) = mon.execute("SELECT run_id, status FROM import_runs").fetchall()
+    assert status == "running"  # its process died holding it: never `succeeded`
+
+    # The next run of the tenant loads normally and closes the dead run as failed.
+    small = plain_list(tmp_path / "small.csv", range(10))
+    result = run_cli("ingest", "--tenant", "acme", "--json", "--store", pg_database, small)
+    assert result.code == 0, result.stderr
+    assert result.json()["suppressions_added"] == 10
+    runs = {r["run_id"]: r for r in run_cli("runs", "--tenant", "acme", "--json", "--store", pg_database).json()}
+    assert runs[run_id]["status"] == "failed" and runs[run_id]["error"].startswith("interrupted")
+    assert mon.execute("SELECT count(*) FROM suppressions").fetchone()[0] == 10
+
+
+def test_runs_of_one_tenant_serialize(pg_database, mon, tmp_path):
+    a = plain_list(tmp_path / "a.csv", range(0, 40_000))
+    b = plain_list(tmp_path / "b.csv", range(20_000, 60_000))  # overlaps a by 20,000 addresses
+    # Start both while the tenant is locked, so both surely compete for the lock once it is free.
+    hold_tenant_lock(mon, "acme")
+    procs = [suppress(pg_database, "ingest", "--tenant", "acme", "--json", f) for f in (a, b)]
+    wait_for("both runs to wait for the tenant's lock", lambda: waiting_for_tenant_lock(mon) == 2)
+    assert mon.execute("SELECT count(*) FROM import_runs").fetchone()[0] == 0  # neither has begun
+    release_tenant_lock(mon, "acme")
+    # One run gets the lock; the other waits for its whole run.
+    wait_for("the second run to wait for the first", lambda: waiting_for_tenant_lock(mon) == 1
+             or all(p.poll() is not None for p in procs))
+    summaries = [finish(p) for p in procs]
+    assert [s["status"] for s in summaries] == ["succeeded", "succeeded"]
+
+    runs = {r["run_id"]: r for r in run_cli("runs", "--tenant", "acme", "--json", "--store", pg_database).json()}
+    first, second = sorted(summaries, key=lambda s: runs[s["run_id"]]["started_at"])
+    assert runs[second["run_id"]]["started_at"] > runs[first["run_id"]]["finished_at"]  # never interleaved
+    assert first["suppressions_added"] == 40_000
+    assert second["suppressions_added"] == 20_000  # the 20,000 shared addresses came with the first
+    assert mon.execute("SELECT count(*), count(DISTINCT address) FROM suppressions").fetchone() == (60_000, 60_000)
+    assert mon.execute("SELECT count(*) FROM suppression_sources").fetchone()[0] == 80_000  # lineage per file
+
+
+def test_runs_of_other_tenants_do_not_wait(pg_database, mon, tmp_path):
+    f = plain_list(tmp_path / "list.csv", range(1_000))
+    hold_tenant_lock(mon, "acme")  # as if a long acme run were under way
+    acme = suppress(pg_database, "ingest", "--tenant", "acme", "--json", f)
+    globex = suppress(pg_database, "ingest", "--tenant", "globex", "--json", f)
+    done = finish(globex)
+    assert done["status"] == "succeeded" and done["suppressions_added"] == 1_000
+    wait_for("the acme run to wait for its tenant's lock", lambda: waiting_for_tenant_lock(mon) == 1)
+    assert acme.poll() is None  # still waiting, while globex has finished
+    release_tenant_lock(mon, "acme")
+    assert finish(acme)["suppressions_added"] == 1_000
+    assert mon.execute("SELECT tenant, count(*) FROM suppressions GROUP BY 1 ORDER BY 1").fetchall() == [
+        ("acme", 1_000), ("globex", 1_000)]
+
+
+def test_rollback_waits_for_a_run_of_its_tenant(pg_database, mon, tmp_path):
+    f = plain_list(tmp_path / "list.csv", range(100))
+    run_id = run_cli("ingest", "--tenant", "acme", "--json", "--store", pg_database, f).json()["run_id"]
+    hold_tenant_lock(mon, "acme")
+    rollback = suppress(pg_database, "rollback", run_id, "--json")
+    wait_for("the rollback to wait for the tenant's lock", lambda: waiting_for_tenant_lock(mon) == 1)
+    assert mon.execute("SELECT count(*) FROM suppressions").fetchone()[0] == 100
+    release_tenant_lock(mon, "acme")
+    assert finish(rollback)["suppressions_removed"] == 100
+
+
+def test_single_address_lookup_uses_the_key_index(pg_database, mon):
+    mon.execute(
+        "INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at, "
+        "source_platform, created_run_id, last_run_id, updated_at) "
+        "SELECT 't' || mod(i, 5), 'email', 'user' || i || '@example.com', 'hard_bounce', 'all', now(), now(), "
+        "'generic', 'r', 'r', now() FROM generate_series(1, 50000) AS i")
+    mon.execute("ANALYZE suppressions")
+    for sql in ("SELECT reason, scope FROM suppressions WHERE tenant = %s AND channel = %s AND address = %s",
+                "SELECT i.idx, s.reason, s.scope FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS i(idx, channel, address) "
+                "JOIN suppressions s ON s.tenant = %s AND s.channel = i.channel AND s.address = i.address"):
+        params = (("t1", "email", "user1@example.com") if sql.count("%s") == 3
+                  else ([0], ["email"], ["user1@example.com"], "t1"))
+        plan = "\n".join(r[0] for r in mon.execute("EXPLAIN " + sql, params).fetchall())
+        assert "Index" in plan and "suppressions_key" in plan, plan
+    with open_store(pg_database) as st:
+        import polars as pl
+
+        hits = st.check("t1", pl.DataFrame({"idx": [0], "input": ["x"], "channel": ["email"], "address": ["user1@example.com"]}))
+        assert hits.to_dicts() == [{"idx": 0, "reason": "hard_bounce", "scope": "all"}]
+
+
+def test_sql_hmac_handles_long_keys(pg_database):
+    key = bytes(range(100))  # over a SHA-256 block: hashed first, as in Python's hmac
+    with open_store(pg_database) as st:
+        got = st.con.execute("SELECT address_hmac(%s, %s)", ["jane@example.com", key]).fetchone()[0]
+    assert got == address_hmac(key, "jane@example.com")

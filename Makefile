@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 
 DEMO_STORE ?= demo.duckdb
 
-.PHONY: help setup demo test lint bench clean
+.PHONY: help setup demo test lint bench clean report-screenshot
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,7 +24,12 @@ demo: $(STAMP) ## migrate data/samples/ into the embedded DuckDB store and print
 
 test: $(STAMP) ## run the whole test suite (starts the local PostgreSQL server if it is down)
 	.ci/postgres-up
+	.ci/chromium
 	$(PY) -m pytest -q
+
+report-screenshot: $(STAMP) ## docs/report.png: the sample run's report in headless Chromium
+	.ci/chromium
+	$(PY) -m pipelines.report.screenshot docs/report.png
 
 lint: $(STAMP) ## ruff over the code
 	$(VENV)/bin/ruff check .

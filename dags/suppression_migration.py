@@ -24,7 +24,8 @@ reject-rate limit and idempotency (the same input loaded twice is `skipped` the 
 
 **Params**
 - `tenant`: the tenant the suppressions belong to.
-- `paths`: files, or one directory / glob / `file://` URI, e.g. `file:///data/exports/*.csv`.
+- `paths`: a list of files, or one directory / glob / `file://` URI (a list or a plain string),
+  e.g. `file:///data/exports/*.csv`.
 - `platform`: `auto` (detect each file) or a platform name.
 - `default_region`: region for national phone numbers (e.g. `US`), or null.
 - `max_reject_rate`: above this share of rejected rows the run is refused and nothing is loaded.
@@ -68,12 +69,14 @@ def _fail_on_user_error(exc: Exception) -> AirflowFailException:
     },
     params={
         "tenant": Param(type="string", minLength=1, title="Tenant", description="Tenant the suppressions belong to"),
+        # SPEC 4.2: "a list of files or a URI", so a plain string is taken as well as a list.
         "paths": Param(
-            type="array",
+            type=["array", "string"],
             items={"type": "string", "minLength": 1},
             minItems=1,
+            minLength=1,
             title="Paths",
-            description="Files, or a single directory / glob / file:// URI such as file:///data/exports/*.csv",
+            description="Files, or one directory / glob / file:// URI such as file:///data/exports/*.csv",
         ),
         "platform": Param("auto", type="string", minLength=1, description="auto, or the source platform's name"),
         "default_region": Param(None, type=["null", "string"], description="Region for national phone numbers, e.g. US"),

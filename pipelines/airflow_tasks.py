@@ -10,6 +10,7 @@ import glob
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -243,3 +244,81 @@ def summary_text(summary: Mapping) -> str:
             + (f", {f['rows_read']} rows, {f.get('rows_rejected', 0)} rejected" if "rows_read" in f else "")
         )
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Nightly sync (dags/suppression_nightly_sync.py)
+
+SYNC_DIR_ENV = "SUPPRESSION_SYNC_DIR"
+
+
+def sync_dir() -> Path:
+    """Where pulls leave their files for the writer: $SUPPRESSION_SYNC_DIR (storage every worker
+    shares, on Celery or Kubernetes), else the machine's temp folder (one machine)."""
+    return Path(os.environ.get(SYNC_DIR_ENV) or Path(tempfile.gettempdir()) / "suppression-sync")
+
+
+def _run_folder(run_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
+def sync_jobs(params: Mapping, store: str) -> list[dict]:
+    """One job per configured source (of `params["tenant"]`, or all), with its stored watermark.
+
+    The sources file is `params["sources_file"]`, else $SUPPRESSION_SOURCES. Reads the store once,
+    before any pull: the pulls themselves never open it.
+    """
+    from pipelines.store import open_store
+    from pipelines.sync.config import load_sources, select, sources_path
+    from pipelines.sync.run import plan
+
+    path = sources_path(params.get("sources_file"))
+    sources = select(load_sources(path), params.get("tenant") or None, origin=str(path))
+    if not sources:
+        return []
+    with open_store(store) as st:
+        return plan(sources, st)
+
+
+def pull_job(job: dict, run_id: str) -> dict:
+    """Pull one job into `sync_dir()/<run>/<tenant>/<source>/`; returns what the writer needs."""
+    from pipelines.sync.run import pull
+
+    source = job["source"]
+    out = sync_dir() / _run_folder(run_id) / source["tenant"] / source["name"]
+    return json_safe(pull(job, out))
+
+
+def load_pulled(pulled: dict, store: str) -> dict:
+    """The single writer: load one pulled source, then remove its files (they are loaded)."""
+    from pipelines.sync.run import load, result_of
+
+    report = result_of(load(pulled, store))
+    for folder in {Path(f).parent for f in pulled["files"]}:
+        shutil.rmtree(folder, ignore_errors=True)
+        for parent in (folder.parent, folder.parent.parent):  # the tenant's and the run's, once empty
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+    return json_safe(report)
+
+
+def sync_text(report: Mapping) -> str:
+    """A line a person reads in the task log."""
+    ingest = report.get("ingest") or {}
+    return (
+        f"{report['tenant']}/{report['source']} ({report['platform']}): {report['status']}; "
+        f"{report['records']} records in {report['pages']} pages ({report['retries']} retries, "
+        f"{report['rate_limited']} rate limited); added {ingest.get('suppressions_added', 0)}, "
+        f"run {ingest.get('run_id')}; watermark {report['old_watermark']} -> {report['new_watermark']}"
+    )
+
+
+def run_maintenance(store: str) -> dict:
+    """`suppress maintenance` for the nightly DAG: expired safety copies removed."""
+    from pipelines.enforce import maintenance
+    from pipelines.store import open_store
+
+    with open_store(store) as st:
+        return json_safe(maintenance(st))

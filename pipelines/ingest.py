@@ -7,6 +7,7 @@ the store merges the staged result in one transaction.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import tempfile
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import polars as pl
 
 from pipelines import sources
 from pipelines.errors import DataRefused, UsageError, UserError
-from pipelines.model import REASONS
+from pipelines.model import MAPPED_SCHEMA, REASONS
 from pipelines.normalize.records import FileContext, normalize_batch
 from pipelines.normalize.timestamps import slash_order
 from pipelines.readers import InputFile, iter_inputs, read_table
@@ -35,6 +36,8 @@ BATCH_ROWS = 1_000_000
 # reasons, normalized addresses) come from how the batch is built, not from the audit.
 VALIDATION_SAMPLE = 200_000
 STAGING_MEMORY = "1500MB"
+# Parts are written once and read back by the staging DuckDB moments later: fast beats small.
+PART_COMPRESSION = "lz4"
 EXAMPLES_PER_ERROR = 5
 
 Progress = Callable[[str, int], None]  # (what, rows done so far)
@@ -52,6 +55,9 @@ class IngestRequest:
     force: bool = False
     mapping: str | None = None  # a TOML file describing an export we have no adapter for
     duplicates: dict[str, str] = field(default_factory=dict)  # file -> the identical file read instead
+    # Nightly sync: {source: new watermark}, saved in the load's transaction. Its night may have
+    # pulled nothing: no paths is then a run with no rows that still moves the watermark.
+    watermarks: dict[str, str] | None = None
 
     def adapter(self) -> sources.Adapter | None:
         from pipelines.sources.mapping import MappingAdapter
@@ -61,7 +67,7 @@ class IngestRequest:
     def check(self) -> None:
         if not self.tenant or not self.tenant.strip():
             raise UsageError("--tenant must not be empty")
-        if not self.paths:
+        if not self.paths and self.watermarks is None:
             raise UsageError("name at least one file to ingest")
         if self.reason is not None and self.reason not in REASONS:
             raise UsageError(f"--reason must be one of {', '.join(REASONS)}")
@@ -145,23 +151,22 @@ def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: i
         sha256=pf.source.sha256, default_region=req.default_region, now=now, slash_order=order,
     )
     parts = []
-    mapped_path = workdir / f"mapped_{index:04d}.parquet"
-    try:
-        # Stream the file's mapped columns to Parquet first (bounded memory), then normalize it in
-        # slices: the Python-side work on distinct values (IDNA, phones) needs eager batches.
-        mapped.sink_parquet(mapped_path, row_group_size=BATCH_ROWS // 4)
-    except pl.exceptions.ComputeError as exc:
-        raise UserError(f"{pf.source.display}: cannot be read ({str(exc).splitlines()[0]})") from None
-    rows = pl.scan_parquet(mapped_path).select(pl.len()).collect().item()
-    for n, offset in enumerate(range(0, rows, BATCH_ROWS)):
-        batch = pl.scan_parquet(mapped_path).slice(offset, BATCH_ROWS).collect()
+    # The file's mapped rows stream in bounded batches (Polars parses ahead while a batch is being
+    # normalized): the Python-side work on distinct values (IDNA, phones) needs eager batches.
+    batches = iter(mapped.collect_batches(chunk_size=BATCH_ROWS))
+    for n in itertools.count():
+        try:
+            batch = next(batches, None)
+        except pl.exceptions.ComputeError as exc:
+            raise UserError(f"{pf.source.display}: cannot be read ({str(exc).splitlines()[0]})") from None
+        if batch is None:
+            break
         part = workdir / f"part_{index:04d}_{n:05d}.parquet"
-        normalize_batch(batch, ctx).write_parquet(part)
+        normalize_batch(batch, ctx).write_parquet(part, compression=PART_COMPRESSION)
         parts.append(part)
         done += batch.height
         if progress:
             progress(f"normalizing {pf.source.name}", done)
-    mapped_path.unlink()
     return parts, done
 
 
@@ -181,7 +186,8 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
             text = text.replace(f":{key}", f"[{literal}]" if isinstance(value, list) else literal)
         return text
 
-    stage = Stage(*(workdir / f"stage_{n}.parquet" for n in ("suppressions", "lineage", "deliveries", "rejects")))
+    stage = Stage(*(workdir / f"stage_{n}.parquet"
+                    for n in ("suppressions", "lineage", "evidence", "rejects", "warnings")))
     files = pl.DataFrame(
         {
             "file_idx": list(range(len(planned))),
@@ -203,8 +209,9 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
         con.execute(sql("suppressions", out=stage.suppressions), params)
         multi = con.execute(q["multi_file_keys"]).fetchall()[0][0]
         con.execute(sql("lineage_with_multi_file_keys" if multi else "lineage", out=stage.lineage), params)
-        con.execute(sql("deliveries", out=stage.deliveries))
+        con.execute(sql("evidence", out=stage.evidence), {"tenant": tenant})
         con.execute(sql("rejects", out=stage.rejects))
+        con.execute(sql("warnings", out=stage.warnings))
         per_file = {planned[r[0]].source.display: {"rows_read": r[1], "rows_rejected": r[2], "rows_ignored": r[3]}
                     for r in con.execute(q["file_counts"]).fetchall()}
         by_reason = [dict(zip(("channel", "reason", "scope", "count"), r, strict=False))
@@ -212,8 +219,10 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
         warnings = dict(con.execute(q["warning_counts"]).fetchall())
         lineage_rows = con.execute("SELECT coalesce(sum(row_count), 0) FROM read_parquet(?)", [str(stage.lineage)]).fetchall()[0][0]
         staged = con.execute("SELECT count(*) FROM read_parquet(?)", [str(stage.suppressions)]).fetchall()[0][0]
-        deliveries = con.execute("SELECT count(*) FROM read_parquet(?)", [str(stage.deliveries)]).fetchall()[0][0]
+        evidence = dict(con.execute(sql("evidence_counts", evidence=stage.evidence)).fetchall())
         rejects = pl.read_parquet(stage.rejects)
+        warning_examples = (pl.read_parquet(stage.warnings).group_by("warning", maintain_order=True)
+                            .agg(pl.struct("file", "line", "value").head(EXAMPLES_PER_ERROR).alias("examples")))
         sample = con.sql(
             f"SELECT * FROM read_parquet({_literal(stage.suppressions)}) "
             f"USING SAMPLE reservoir({VALIDATION_SAMPLE} ROWS) REPEATABLE (7)"
@@ -225,9 +234,11 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
         "per_file": per_file,
         "by_reason": by_reason,
         "time_warnings": warnings,
+        "time_warning_examples": {r["warning"]: r["examples"] for r in warning_examples.iter_rows(named=True)},
         "suppression_rows": int(lineage_rows),
         "suppressions_in_run": int(staged),
-        "deliveries": int(deliveries),
+        "deliveries": int(evidence.get("delivered", 0)),
+        "soft_bounce_events": int(evidence.get("soft_bounce", 0) + evidence.get("soft_bounce_count", 0)),
         "rejects_by_error": {r["error"]: r["count"] for r in by_error.iter_rows(named=True)},
         "reject_examples": {r["error"]: r["examples"] for r in by_error.iter_rows(named=True)},
         "validation_sample": pl.from_arrow(sample),
@@ -235,15 +246,29 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
     }
 
 
-def ingest(req: IngestRequest, store: Store | str | None = None, progress: Progress | None = None) -> dict:
-    """Run one import. Returns the run summary; raises UserError/DataRefused for refused input."""
+def ingest(req: IngestRequest, store: Store | str | None = None, progress: Progress | None = None,
+           report_dir: str | Path | None = None) -> dict:
+    """Run one import. Returns the run summary; raises UserError/DataRefused for refused input.
+
+    Every recorded run, refused ones included, gets its report (`pipelines.report`) in `report_dir`
+    (default `$SUPPRESSION_REPORTS_DIR/<run_id>/`, else `./reports/<run_id>/`), named in the
+    summary as `report`; a report that cannot be written is logged, never a failed run.
+    """
+    from pipelines.report import report_after_ingest
+
     req.check()
     preload()
     own_store = not isinstance(store, Store)
     st = open_store(store) if own_store else store
     try:
-        with tempfile.TemporaryDirectory(prefix="suppress-") as tmp:
-            return _ingest(req, st, Path(tmp), progress)
+        try:
+            with tempfile.TemporaryDirectory(prefix="suppress-") as tmp:
+                summary = _ingest(req, st, Path(tmp), progress)
+        except UserError as exc:
+            if getattr(exc, "summary", None):  # the run was recorded: its report says why it failed
+                report_after_ingest(st, exc.summary, report_dir)
+            raise
+        return report_after_ingest(st, summary, report_dir)
     finally:
         if own_store:
             st.close()
@@ -268,12 +293,14 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
         summary["duplicate_files"] = dict(req.duplicates)
 
     previous = store.find_succeeded_run(req.tenant, input_hash)
-    if previous and not req.force:
+    if previous and not req.force and planned:
         summary.update(status="skipped", skipped_because=previous, rows_read=0, rows_accepted=0, rows_rejected=0,
                        suppressions_added=0, suppressions_updated=0,
                        message=f"the same input was already loaded by run {previous}; nothing changed (--force to re-run)")
         store.begin_run(run_id, req.tenant, "ingest", input_hash, req.options())
         store.finish_run(run_id, "skipped", summary, None, None)
+        if req.watermarks and not req.dry_run:  # the same pull was loaded and committed before
+            store.save_watermarks(req.tenant, req.watermarks, run_id)
         return summary
 
     store.begin_run(run_id, req.tenant, "ingest", input_hash, req.options())
@@ -284,8 +311,10 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
         for i, pf in enumerate(planned):
             file_parts, done = _normalize_file(pf, req, workdir, i, now, progress, done)
             parts += file_parts
-        if not parts:
+        if not parts and req.watermarks is None:
             raise DataRefused("the input holds no rows")
+        if not parts:  # a sync night with nothing new: staged and loaded like any run, with no rows
+            parts = [_empty_part(req, workdir, now)]
         if progress:
             progress("deduplicating", done)
         stage, facts = _stage(parts, planned, req.tenant, workdir, now)
@@ -299,11 +328,13 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
             rows_rejected=rows_rejected,
             rows_ignored=sum(f["rows_ignored"] for f in files),
             deliveries=facts["deliveries"],
+            soft_bounce_events=facts["soft_bounce_events"],
             suppressions_in_run=facts["suppressions_in_run"],
             duplicates_collapsed=facts["suppression_rows"] - facts["suppressions_in_run"],
             rejects_by_error=facts["rejects_by_error"],
             reject_examples=facts["reject_examples"],
             time_warnings=facts["time_warnings"],
+            time_warning_examples=facts["time_warning_examples"],
             by_reason=facts["by_reason"],
             suppressions_added=0,
             suppressions_updated=0,
@@ -326,15 +357,15 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
             raise DataRefused(f"validation failed: {failed}; nothing loaded")
         if req.dry_run:
             counts = store.load_run(run_id, stage, files, summary, validation, dry_run=True)
-            summary.update(suppressions_added=counts.added, suppressions_updated=counts.updated, status="succeeded",
+            summary.update(**counts.summary(), status="succeeded",
                            message="dry run: nothing was loaded; the counts say what a real run would change")
             store.finish_run(run_id, "succeeded", summary, validation, None, files, stage)
             return summary
         if progress:
             progress("loading", done)
         summary["status"] = "succeeded"
-        counts = store.load_run(run_id, stage, files, summary, validation)
-        summary.update(suppressions_added=counts.added, suppressions_updated=counts.updated)
+        counts = store.load_run(run_id, stage, files, summary, validation, watermarks=req.watermarks)
+        summary.update(counts.summary())
         return summary
     except BaseException as exc:
         summary["status"] = "failed"
@@ -349,6 +380,14 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
         if isinstance(exc, UserError):
             exc.summary = summary
         raise
+
+
+def _empty_part(req: IngestRequest, workdir: Path, now) -> Path:
+    ctx = FileContext(tenant=req.tenant, platform=req.platform, kind="none", file="", file_idx=0, sha256="",
+                      default_region=req.default_region, now=now)
+    part = workdir / "part_empty.parquet"
+    normalize_batch(pl.DataFrame(schema=MAPPED_SCHEMA), ctx).write_parquet(part)
+    return part
 
 
 def _validate(sample: pl.DataFrame, total: int, rejects: pl.DataFrame) -> dict:

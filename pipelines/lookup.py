@@ -34,7 +34,8 @@ def normalize_inputs(inputs: list[str], default_region: str | None) -> pl.DataFr
     return pl.concat([emails, phones], how="vertical_relaxed").drop("_err").sort("idx")
 
 
-def check_addresses(store: Store, tenant: str, inputs: list[str], purpose: str, default_region: str | None) -> list[dict]:
+def check_frame(store: Store, tenant: str, inputs: list[str], purpose: str, default_region: str | None) -> pl.DataFrame:
+    """(input, address, channel, suppressed, reasons) per input, in input order."""
     frame = normalize_inputs(inputs, default_region)
     hits = store.check(tenant, frame.select("idx", "input", "channel", "address"))
     hits = hits.with_columns(blocks_expr(purpose).alias("blocks"))
@@ -44,4 +45,8 @@ def check_addresses(store: Store, tenant: str, inputs: list[str], purpose: str, 
     result = frame.join(per_input, on="idx", how="left").sort("idx").with_columns(
         pl.col("suppressed").fill_null(False), pl.col("reasons").fill_null([])
     )
-    return result.select("input", "address", "channel", "suppressed", "reasons").to_dicts()
+    return result.select("input", "address", "channel", "suppressed", "reasons")
+
+
+def check_addresses(store: Store, tenant: str, inputs: list[str], purpose: str, default_region: str | None) -> list[dict]:
+    return check_frame(store, tenant, inputs, purpose, default_region).to_dicts()

@@ -22,7 +22,8 @@ from pipelines.store.base import resolve_key
 
 # Every table of a store, parents first. schema_migrations is the target's own.
 TABLES = ("store_settings", "import_runs", "run_files", "suppressions", "suppression_sources",
-          "suppression_events", "quarantine")
+          "suppression_events", "quarantine", "message_events", "erased_addresses", "tenant_settings",
+          "contacts", "contact_events", "safety_exports", "row_warnings", "sync_watermarks")
 DATA_TABLES = TABLES[1:]  # a target holding rows in any of these is not new
 
 Progress = Callable[[str, int], None]

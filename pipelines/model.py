@@ -35,6 +35,9 @@ LIST_SCOPE_PREFIX = "list:"
 
 PURPOSES = ("marketing", "transactional")
 
+# A contact's marketing consent (SPEC 3, 4.1).
+CONSENTS = ("subscribed", "unsubscribed", "pending_double_opt_in", "unknown")
+
 
 def blocks_expr(purpose: str) -> pl.Expr:
     """Whether an active suppression (`reason`, `scope` columns) blocks a message of this purpose.
@@ -63,6 +66,9 @@ MAPPED_SCHEMA: dict[str, pl.DataType] = {
     "smtp_code": pl.String(),
     "smtp_text": pl.String(),
     "smtp_default": pl.String(),
+    # A previous platform's count of consecutive soft bounces (historic counter state, SPEC 2.2),
+    # on a soft_bounce row; null where the export gives none.
+    "bounce_count": pl.Int64(),
 }
 
 UTC_TS = pl.Datetime("us", "UTC")
@@ -82,4 +88,7 @@ ERROR_CODES: dict[str, str] = {
     "excel_mangled_phone": "phone number turned into a number by a spreadsheet (e.g. 1.41555E+10)",
     "unknown_status": "status value this platform's adapter does not know",
     "missing_status": "no status in a file whose rows need one",
+    "missing_id": "contact row without an id",
+    "duplicate_id": "contact id repeated later in the file (the last row wins)",
+    "unknown_consent": "marketing_consent value not in subscribed, unsubscribed, pending_double_opt_in, unknown",
 }

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import UserError
+from pipelines.errors import DataRefused, UserError
 
 CHUNK = 16 * 1024 * 1024
 SAMPLE_ROWS = 200
@@ -160,7 +160,7 @@ def iter_inputs(paths: list[str | Path], workdir: Path) -> Iterator[InputFile]:
             try:
                 archive = zipfile.ZipFile(path)
             except zipfile.BadZipFile as exc:
-                raise UserError(f"{path}: not a readable zip archive ({exc})") from None
+                raise DataRefused(f"{path}: not a readable zip archive ({exc})") from None
             with archive:
                 for info in archive.infolist():
                     if info.is_dir() or _JUNK_MEMBER.search(info.filename):
@@ -236,7 +236,7 @@ def read_table(source: InputFile) -> Table:
     text = _first_text(source.local_path)
     stripped = text.lstrip()
     if not stripped:
-        raise UserError(f"{source.display}: the file is empty")
+        raise DataRefused(f"{source.display}: the file is empty")
     if stripped[0] in "[{":
         return _read_json(source, text)
     return _read_csv(source, text)
@@ -266,11 +266,18 @@ def _read_csv(source: InputFile, head: str) -> Table:
         )
         sample = frame.head(SAMPLE_ROWS).collect()
     except pl.exceptions.ComputeError as exc:
-        raise UserError(f"{source.display}: cannot be read as {_delim_name(delimiter)}-separated text ({exc})") from None
+        raise DataRefused(
+            f"{source.display}: cannot be read as {_delim_name(delimiter)}-separated text ({_first_line(exc)})"
+        ) from None
     header_lines = 1 if has_header else 0
     exact = _has_multiline_records(source, frame, header_lines)
     frame = _with_lines(frame, names, header_lines, exact)
     return Table(source, "csv", names, has_header, frame, _with_lines(sample.lazy(), names, 1 if has_header else 0, True).collect(), delimiter)
+
+
+def _first_line(exc: Exception) -> str:
+    """Polars' errors run to paragraphs of hints; a refusal is one line."""
+    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
 
 
 def _delim_name(d: str) -> str:
@@ -320,17 +327,17 @@ def _read_json(source: InputFile, head: str) -> Table:
         try:
             frame = pl.read_ndjson(io.StringIO("".join(records)), infer_schema_length=None)
         except pl.exceptions.ComputeError as exc:
-            raise UserError(f"{source.display}: not valid NDJSON ({exc})") from None
+            raise DataRefused(f"{source.display}: not valid NDJSON ({_first_line(exc)})") from None
         frame = frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64))
         return _json_table(source, "ndjson", frame)
     try:
         with source.local_path.open("r", encoding="utf-8-sig") as fh:
             doc = json.load(fh)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{source.display}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise DataRefused(f"{source.display}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
     records = _find_records(doc)
     if records is None:
-        raise UserError(f"{source.display}: JSON holds no list of records")
+        raise DataRefused(f"{source.display}: JSON holds no list of records")
     if records and all(isinstance(r, str) for r in records):
         records = [{"email": r} for r in records]
     frame = pl.json_normalize(records, separator=".", infer_schema_length=None) if records else pl.DataFrame()
@@ -347,7 +354,7 @@ def _read_array_lines(source: InputFile) -> Table:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise UserError(f"{source.display}: line {number}: not a JSON array ({exc.msg})") from None
+                    raise DataRefused(f"{source.display}: line {number}: not a JSON array ({exc.msg})") from None
                 numbers.append(number)
     header = _dedupe_names([str(h) for h in rows[0]])
     body = [[None if v is None else str(v) for v in (r + [None] * len(header))[: len(header)]] for r in rows[1:]]

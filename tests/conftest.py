@@ -16,6 +16,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reports_dir(tmp_path_factory):
+    """Every ingest writes its run's report: into a temp folder during tests, never the repo."""
+    path = tmp_path_factory.mktemp("reports")
+    saved = os.environ.get("SUPPRESSION_REPORTS_DIR")
+    os.environ["SUPPRESSION_REPORTS_DIR"] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop("SUPPRESSION_REPORTS_DIR", None)
+    else:
+        os.environ["SUPPRESSION_REPORTS_DIR"] = saved
+
+
 @dataclass
 class CliResult:
     code: int

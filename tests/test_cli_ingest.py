@@ -155,6 +155,14 @@ def test_events_file_reasons_scopes_and_unknown_status(cli):
     assert s["rejects_by_error"] == {"unknown_status": 1}
     assert s["deliveries"] == 2
     assert s["time_warnings"] == {"unparseable_time": 1}
+    (example,) = s["time_warning_examples"]["unparseable_time"]  # the raw string is kept, with its line
+    from pipelines.store import open_store
+
+    with open_store(str(cli.store)) as st:
+        stored = st.con.execute("SELECT line, value, warning FROM row_warnings WHERE run_id = %s"
+                                .replace("%s", "?" if st.dialect == "duckdb" else "%s"), [s["run_id"]]).fetchall()
+    assert stored == [(example["line"], example["value"], "unparseable_time")]
+    assert example["value"] and example["file"].endswith("delivery_events.csv")
     rows = {(r["address"], r["reason"], r["scope"]) for r in exported(cli)}
     assert rows == {
         ("soft.bounce@example.com", "soft_bounce", "all"),

@@ -192,3 +192,41 @@ def test_sql_hmac_handles_long_keys(pg_database):
     with open_store(pg_database) as st:
         got = st.con.execute("SELECT address_hmac(%s, %s)", ["jane@example.com", key]).fetchone()[0]
     assert got == address_hmac(key, "jane@example.com")
+
+
+def test_the_database_blocks_a_suppressed_contact_whoever_writes_it(pg_database, tmp_path):
+    """A writer that bypasses the library (plain SQL) still cannot create a sendable contact."""
+    listed = tmp_path / "events.csv"
+    listed.write_text("address,event,occurred_at\nbounced@example.com,hard_bounce,2024-01-01T00:00:00Z\n"
+                      "leaver@example.com,unsubscribe,2024-01-01T00:00:00Z\n+14155550100,spam_complaint,2024-01-01\n")
+    assert run_cli("ingest", "--tenant", "acme", "--store", pg_database, listed).code == 0
+    with psycopg.connect(pg_database, autocommit=True) as con:
+        con.execute(
+            "INSERT INTO contacts (tenant, contact_id, email, phone, email_status, sms_status, marketing_consent) VALUES "
+            "('acme', 'raw1', ' Bounced@Example.com', NULL, 'active', 'active', 'subscribed'), "
+            "('acme', 'raw2', 'leaver@example.com', '+14155550100', 'active', 'active', 'subscribed'), "
+            "('acme', 'raw3', 'fine@example.com', NULL, 'active', 'active', 'subscribed'), "
+            "('globex', 'raw4', 'bounced@example.com', NULL, 'active', 'active', 'subscribed')")
+        rows = con.execute("SELECT contact_id, email_status, sms_status, marketing_consent FROM contacts "
+                           "ORDER BY contact_id").fetchall()
+        assert rows == [("raw1", "suppressed", "active", "subscribed"), ("raw2", "active", "suppressed", "unsubscribed"),
+                        ("raw3", "active", "active", "subscribed"), ("raw4", "active", "active", "subscribed")]
+        # Nor can an UPDATE make one sendable, or move a contact onto a suppressed address.
+        con.execute("UPDATE contacts SET email_status = 'active', marketing_consent = 'subscribed' "
+                    "WHERE contact_id IN ('raw1', 'raw2')")
+        con.execute("UPDATE contacts SET email = 'bounced@example.com' WHERE contact_id = 'raw3'")
+        rows = con.execute("SELECT contact_id, email_status, marketing_consent FROM contacts WHERE tenant = 'acme' "
+                           "ORDER BY contact_id").fetchall()
+        assert rows == [("raw1", "suppressed", "subscribed"), ("raw2", "active", "unsubscribed"),
+                        ("raw3", "suppressed", "subscribed")]
+
+
+def test_reason_rules_in_the_database_match_the_model(pg_database, tmp_path):
+    from pipelines.model import BLOCKS_ALL, REASONS
+
+    duck = tmp_path / "s.duckdb"
+    for url in (pg_database, str(duck)):
+        with open_store(url) as st:
+            rows = st.con.execute("SELECT reason, blocks_all FROM suppression_reasons").fetchall()
+        assert {r for r, _ in rows} == set(REASONS)
+        assert {r for r, blocks in rows if blocks} == set(BLOCKS_ALL)

@@ -1,9 +1,12 @@
 """Files as customers send them: archives, encodings, line endings, delimiters, JSON shapes."""
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import zipfile
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -182,3 +185,74 @@ def test_lists_of_objects_stay_json_with_their_field_names(tmp_path):
     assert json.loads(got["suppression"][0]) == [{"reason": "HARD_BOUNCE", "timestamp": None}]
     assert got["suppression"][1] == "[]"
     assert got["tags"].to_list() == ["vip,news", ""]
+
+
+def test_files_as_they_arrive_through_ingest(cli, tmp_path):
+    """Excel's UTF-16 text, a cp1252 bare-CR semicolon file, spreadsheet artifacts and header
+    collisions, all in one `suppress ingest` run: every row loaded or quarantined with its code."""
+    unicode_text = tmp_path / "excel_unicode_text.txt"
+    unicode_text.write_bytes(
+        "Email\tReason\r\n'Jane@Example.com\tbounce\r\nx@example.com; y@example.org\tspam\r\n"
+        "c@example.com, d@example.org\tunsubscribed\r\n".encode("utf-16")
+    )
+    old_mac = tmp_path / "old_mac_excel.csv"
+    old_mac.write_bytes("email;status\rren\xe9@example.com;bounced\r'=formula@example.com;bounced\r".encode("cp1252"))
+    opt_outs = tmp_path / "opt_outs.csv"
+    opt_outs.write_text("phone,sender,keyword,received_at\n1.41555E+10,+14155550100,STOP,2024-05-01T12:00:00Z\n"
+                        "'+447700900123,+14155550100,STOP,2024-05-01T12:00:00Z\n(415) 555-0142,+14155550100,stop,\n")
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "\ufeffaddress,event,occurred_at,detail,Detail,,\n"
+        'a@example.com,hard_bounce,2024-01-01T00:00:00Z,"line one\nline two",other,,\n'
+        "\n"
+        "b@example.com,spam_complaint,2024-01-02,,,,\n"
+        "not-an-email,hard_bounce,,,,,\n"
+    )
+    result = cli("ingest", "--tenant", "t", "--json", "--default-region", "US", "--max-reject-rate", "0.5",
+                 unicode_text, old_mac, opt_outs, events)
+    assert result.code == 0, result.stderr
+    s = result.json()
+    assert [(f["platform"], f["rows_read"], f["rows_rejected"]) for f in s["files"]] == [
+        ("generic", 3, 0), ("generic", 2, 0), ("twilio", 3, 1), ("events", 3, 1),
+    ]
+    rejected = list(csv.DictReader(io.StringIO(cli("rejects", s["run_id"], "--format", "csv").stdout)))
+    assert sorted((Path(r["file"]).name, r["line"], r["value"], r["error"]) for r in rejected) == [
+        # The quoted note took lines 2-3, line 4 is blank. No `@`: the event file reads it as a phone.
+        ("events.csv", "6", "not-an-email", "invalid_phone"),
+        ("opt_outs.csv", "2", "1.41555E+10", "excel_mangled_phone"),
+    ]
+    exported = cli("export", "--tenant", "t", "--format", "jsonl").stdout.splitlines()
+    rows = {(r["channel"], r["address"]): r for r in map(json.loads, exported)}
+    got = {key: r["reason"] for key, r in rows.items()}
+    assert got == {
+        ("email", "jane@example.com"): "hard_bounce",  # the formula guard stripped
+        ("email", "x@example.com"): "spam_complaint",  # two addresses in one cell
+        ("email", "y@example.org"): "spam_complaint",
+        ("email", "c@example.com"): "unsubscribe",
+        ("email", "d@example.org"): "unsubscribe",
+        ("email", "rené@example.com"): "hard_bounce",
+        ("email", "=formula@example.com"): "hard_bounce",
+        ("sms", "+447700900123"): "unsubscribe",
+        ("sms", "+14155550142"): "unsubscribe",
+        ("email", "a@example.com"): "hard_bounce",
+        ("email", "b@example.com"): "spam_complaint",
+    }
+    assert rows[("email", "a@example.com")]["detail"] == "line one\nline two"
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("broken.json", b'{"Suppressions": [', "not valid JSON (line 1"),
+    ("archive.zip", b"PK\x03\x04 not really a zip", "not a readable zip archive"),
+    ("bad_quotes.csv", b'email,reason\n"Jane" <jane@example.com>,bounce\n', "cannot be read as comma-separated text"),
+    ("empty.csv", b"\n\n", "the file is empty"),
+])
+def test_unreadable_file_is_refused_in_one_line_naming_it(cli, tmp_path, name, content, message):
+    good = tmp_path / "good.csv"
+    good.write_text("email\na@example.com\n")
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    result = cli("ingest", "--tenant", "t", good, bad)
+    assert result.code == 3, result.stderr
+    assert name in result.stderr and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert cli("export", "--tenant", "t").stdout.strip().splitlines()[1:] == []  # nothing loaded

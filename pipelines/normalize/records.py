@@ -122,5 +122,6 @@ def normalize_batch(batch: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         pl.col("detail").str.strip_chars(),
         "status",
         "raw_address",
+        "bounce_count",
         error.alias("error"),
     )

@@ -1,7 +1,8 @@
 """Bounce classification from SMTP replies (SPEC 2.2; platform-formats section 17).
 
 Used where a platform gives only an SMTP code or text. Order of evidence: the enhanced status
-code (RFC 3463), then the basic reply code, then the free text. The tables are plain data.
+code (RFC 3463), then the basic reply code, then the free text (a generic basic code such as 554
+only after the text). The tables are plain data.
 """
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ BASIC_CODES: dict[str, str] = {
     "551": "hard_bounce",
     "553": "invalid",
     "552": "soft_bounce",
+}
+# Basic codes too generic to outrank the text, taken only when the text says nothing: 554
+# "transaction failed" is a spam-filter refusal as often as a dead mailbox (Yahoo's
+# "554 delivery error: dd This user doesn't have a yahoo.com account").
+BASIC_AFTER_TEXT: dict[str, str] = {
     "554": "policy_block",
 }
 
@@ -51,7 +57,8 @@ TEXT_RULES: list[tuple[str, str]] = [
     (
         r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|doesn't exist"
         r"|mailbox unavailable|recipient address rejected|invalid recipient|address rejected"
-        r"|host unknown|domain (not found|does not exist)|no mx|account (is )?disabled|mailbox not found",
+        r"|host unknown|domain (not found|does not exist)|no mx|account (is )?disabled|mailbox not found"
+        r"|doesn't have an? \S+ account|no such account",
         "hard_bounce",
     ),
     (r"blocked|blacklist|block ?list|spamhaus|reputation|policy|spam|dmarc|spf|dkim", "policy_block"),
@@ -95,8 +102,9 @@ def classify(code: pl.Expr, text: pl.Expr, default: str | pl.Expr | None) -> pl.
         .then(pl.lit("soft_bounce"))
         .otherwise(basic.replace_strict(BASIC_CODES, default=None, return_dtype=pl.String))
     )
+    generic_basic = basic.replace_strict(BASIC_AFTER_TEXT, default=None, return_dtype=pl.String)
     basic_5xx_hard = pl.when(basic.str.starts_with("5")).then(pl.lit("hard_bounce"))
-    return pl.coalesce(by_enhanced, by_basic, by_text, basic_5xx_hard, default)
+    return pl.coalesce(by_enhanced, by_basic, by_text, generic_basic, basic_5xx_hard, default)
 
 
 def classify_rows(frame: pl.DataFrame) -> pl.Series:

@@ -21,6 +21,9 @@ MODULES = (
     "campaignmonitor",
     "kajabi",
     "mandrill",
+    "brevo",
+    "activecampaign",
+    "constantcontact",
     "generic",
 )
 

@@ -121,6 +121,7 @@ def mapped(
     detail: pl.Expr | None = None,
     event: pl.Expr | None = None,
     smtp: tuple[pl.Expr, pl.Expr, str | None] | None = None,
+    bounce_count: pl.Expr | None = None,
 ) -> pl.LazyFrame:
     """Build the mapped frame every adapter returns, with defaults filled in.
 
@@ -128,6 +129,8 @@ def mapped(
     as unknown_status); `event` defaults to a suppression. `smtp=(code, text, default)` leaves
     the reason of rows whose `reason` is null to the SMTP classifier, which the normalizer runs
     once per distinct reply (reply texts repeat; millions of rows share a few hundred).
+    `bounce_count`: the previous platform's consecutive soft-bounce count, on soft_bounce rows
+    (strings such as "3" are cast; anything unparseable becomes null).
     """
     null = pl.lit(None, dtype=pl.String)
     code, text, default = smtp if smtp is not None else (null, null, None)
@@ -144,6 +147,8 @@ def mapped(
         code.cast(pl.String).alias("smtp_code"),
         text.cast(pl.String).alias("smtp_text"),
         pl.lit(default, dtype=pl.String).alias("smtp_default"),
+        (bounce_count.cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False) if bounce_count is not None
+         else pl.lit(None, dtype=pl.Int64)).alias("bounce_count"),
     )
     return out.select(list(MAPPED_SCHEMA))
 

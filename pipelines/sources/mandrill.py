@@ -71,7 +71,7 @@ class MandrillAdapter(Adapter):
             if values and values <= RAW_REASONS and values & DISTINCT_REASONS:
                 return Match("denylist", 80 + 5 * named, "no header; 8 columns with Mandrill reasons second")
             return None
-        if norm_name(probe.columns[0]) != "email" and probe.fmt == "csv":
+        if probe.fmt == "csv" and norm_name(probe.columns[0]) != "email":
             return None
         if probe.column("email") is None or probe.column("reason") is None:
             return None

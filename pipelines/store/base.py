@@ -6,7 +6,7 @@ import hmac
 import re
 import secrets
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -81,14 +81,36 @@ class Stage:
 
     suppressions: Path
     lineage: Path
-    deliveries: Path
+    evidence: Path  # deliveries and soft bounces, one row per event (message_events)
     rejects: Path
+    warnings: Path | None = None  # rows kept with their time unknown (file, line, value, warning)
 
 
 @dataclass
 class LoadCounts:
     added: int
     updated: int
+    soft_bounce_blocks: int = 0  # addresses the consecutive-soft-bounce policy blocked (in `added`)
+    contacts: dict = field(default_factory=dict)  # contact_counts() of the contacts the run blocked
+
+    def summary(self) -> dict:
+        """The run summary's keys for these counts."""
+        contacts = self.contacts or contact_counts(None)
+        return {"suppressions_added": self.added, "suppressions_updated": self.updated,
+                "soft_bounce_blocks": self.soft_bounce_blocks,
+                "contacts_blocked": contacts["contacts_changed"],
+                "contacts_blocked_by": {k: v for k, v in contacts.items() if k != "contacts_changed"}}
+
+
+def contact_counts(row) -> dict:
+    """The `contact_change_counts` row as a dict (contacts changed, and changes by kind)."""
+    row = row or (0, 0, 0, 0)
+    return {"contacts_changed": int(row[0]), "email_suppressed": int(row[1]), "sms_suppressed": int(row[2]),
+            "marketing_unsubscribed": int(row[3])}
+
+
+# Tenant settings and their defaults (SPEC 2.2: "10 consecutive soft bounces (configurable per tenant)").
+TENANT_SETTINGS = {"soft_bounce_threshold": 10}
 
 
 class Store(ABC):
@@ -111,8 +133,12 @@ class Store(ABC):
 
     @abstractmethod
     def load_run(self, run_id: str, stage: Stage, files: list[dict], summary: dict, validation: dict,
-                 dry_run: bool = False) -> LoadCounts:
-        """Merge a staged run and mark it succeeded, all in one transaction (rolled back if dry_run)."""
+                 dry_run: bool = False, watermarks: dict[str, str] | None = None) -> LoadCounts:
+        """Merge a staged run and mark it succeeded, all in one transaction (rolled back if dry_run).
+
+        `watermarks` ({sync source: watermark}, nightly sync only) are saved in that transaction,
+        just before the run is marked succeeded: they move only if the load commits.
+        """
 
     @abstractmethod
     def finish_run(self, run_id: str, status: str, summary: dict, validation: dict | None, error: str | None,
@@ -139,7 +165,58 @@ class Store(ABC):
     def run_files(self, run_id: str) -> list[dict]: ...
 
     @abstractmethod
+    def runs_since(self, since: datetime, tenant: str | None = None) -> list[dict]:
+        """Runs started at or after `since` (of one tenant, or all), oldest first, with their
+        summary and options parsed: what the cross-run report reads."""
+
+    @abstractmethod
     def rejects(self, run_id: str) -> pl.DataFrame: ...
+
+    # -- enforcement (SPEC 3) ----------------------------------------------------------------
+    @abstractmethod
+    def settings(self, tenant: str) -> dict[str, str]:
+        """The tenant's own settings (defaults not included)."""
+
+    @abstractmethod
+    def set_setting(self, tenant: str, key: str, value: str | None) -> None:
+        """Set a tenant setting, or go back to its default with None."""
+
+    def soft_bounce_threshold(self, tenant: str) -> int:
+        return int(self.settings(tenant).get("soft_bounce_threshold", TENANT_SETTINGS["soft_bounce_threshold"]))
+
+    @abstractmethod
+    def import_contacts(self, run_id: str, tenant: str, contacts: Path, rejects: Path, summary: dict) -> dict:
+        """The one contact insert path: upsert staged contacts (Parquet: contact_id, email, phone,
+        consent_in, attributes) with statuses from the suppressions, keep the rejects, close the run;
+        one transaction. Returns the counts."""
+
+    @abstractmethod
+    def contacts(self, tenant: str) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def select_contacts(self, tenant: str, ids: list[str] | None = None, segment: str | None = None) -> pl.DataFrame:
+        """The contacts a delete (ids) or purge (segment `hard_bounced`) would remove."""
+
+    @abstractmethod
+    def erase_contacts(self, tenant: str, ids: list[str], safety: dict | None) -> dict:
+        """Delete these contacts and their events; their addresses stay only as keyed hashes in the
+        suppressions (SPEC 2.3 privacy); records the safety export. One transaction."""
+
+    @abstractmethod
+    def address_key(self, tenant: str, channel: str, address: str) -> str:
+        """How an address appears in this tenant's suppressions: itself, or its token once erased."""
+
+    @abstractmethod
+    def lift(self, tenant: str, channel: str, key: str, unsubscribes: bool, lifted_at: datetime, action: str,
+             detail: str) -> dict:
+        """Lift the active unsubscribes (or every other reason) of one address, audited; contacts
+        follow. Returns {lifted: [...], remaining: [...], contacts: counts}."""
+
+    @abstractmethod
+    def safety_exports_due(self, now: datetime) -> list[dict]: ...
+
+    @abstractmethod
+    def safety_export_removed(self, export_id: str) -> None: ...
 
     @abstractmethod
     def close(self) -> None: ...
@@ -149,6 +226,16 @@ class Store(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+    # -- sync watermarks (nightly API sync, SPEC 4.2) ------------------------------------------
+    @abstractmethod
+    def watermark(self, tenant: str, source: str) -> str | None:
+        """How far a tenant's sync source has been pulled (None: never)."""
+
+    @abstractmethod
+    def save_watermarks(self, tenant: str, watermarks: dict[str, str], run_id: str | None = None) -> None:
+        """Move watermarks on outside a load (a pull skipped as a duplicate of a committed one).
+        A watermark never moves back."""
 
 
 def key_fingerprint(key: bytes) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -13,6 +14,7 @@ from pipelines.store.base import (
     LoadCounts,
     Stage,
     Store,
+    contact_counts,
     hmac_macro_sql,
     migrations,
     resolve_key,
@@ -27,6 +29,13 @@ def _q(name: str, file: str = "load") -> str:
     return sql_statements(DIALECT, file)[name]
 
 
+_PARAM = re.compile(r"\$([a-z_]+)")
+
+
+def _used(sql: str, params: dict) -> dict:
+    """The parameters a statement names (DuckDB refuses unused ones)."""
+    names = set(_PARAM.findall(sql))
+    return {k: v for k, v in params.items() if k in names}
 
 
 class DuckDBStore(Store):
@@ -99,34 +108,83 @@ class DuckDBStore(Store):
              json.dumps(validation, default=str) if validation is not None else None, error, run_id],
         )
 
-    def load_run(self, run_id, stage: Stage, files, summary, validation, dry_run: bool = False) -> LoadCounts:
+    def _x(self, name: str, file: str = "load", **params):
+        """Run a named statement with the parameters it uses."""
+        sql = _q(name, file)
+        return self.con.execute(sql, _used(sql, params))
+
+    def _has_contacts(self, tenant: str) -> bool:
+        return bool(self.con.execute("SELECT EXISTS (SELECT 1 FROM contacts WHERE tenant = ?)", [tenant]).fetchall()[0][0])
+
+    def has_erasures(self, tenant: str) -> bool:
+        return bool(self._x("has_erasures", "contacts", tenant=tenant).fetchall()[0][0])
+
+    def load_run(self, run_id, stage: Stage, files, summary, validation, dry_run: bool = False,
+                 watermarks: dict[str, str] | None = None) -> LoadCounts:
         now = utcnow()
-        params = {"run_id": run_id, "now": now}
+        tenant = summary["tenant"]
+        p = {"run_id": run_id, "now": now, "tenant": tenant, "suppressions": str(stage.suppressions),
+             "lineage": str(stage.lineage), "evidence": str(stage.evidence), "rejects": str(stage.rejects),
+             "warnings": str(stage.warnings) if stage.warnings else None,
+             "threshold": self.soft_bounce_threshold(tenant)}
         self.con.execute("BEGIN")
         try:
-            self.con.execute(_q("stage"), {"suppressions": str(stage.suppressions)})
-            self.con.execute(_q("classify"))
-            added, updated = self.con.execute(_q("change_counts")).fetchall()[0]
-            self.con.execute(_q("insert_new"), params)
-            self.con.execute(_q("strengthen"), params)
-            self.con.execute(_q("insert_lineage"), {"run_id": run_id, "lineage": str(stage.lineage)})
-            self.con.execute(_q("insert_events"), params)
-            self.con.execute(_q("insert_deliveries"), {**params, "deliveries": str(stage.deliveries)})
-            self.con.execute(_q("insert_rejects"), {"run_id": run_id, "rejects": str(stage.rejects)})
+            self._x("stage", **p)
+            if self.has_erasures(tenant):
+                self._x("erased_map", **p)
+                self._x("tokenize_stage")
+            else:
+                self._x("no_erased_map")
+            self._x("classify")
+            added, updated = self._x("change_counts").fetchall()[0]
+            self._x("insert_new", **p)
+            self._x("strengthen", **p)
+            self._x("insert_lineage", **p)
+            self._x("insert_events", **p)
+            self._x("stage_evidence", **p)
+            self._x("insert_evidence", **p)
+            self._x("soft_bounce_blocks", **p)
+            blocked = self.con.execute("SELECT count(*) FROM soft_bounce_blocks").fetchall()[0][0]
+            if blocked:
+                self._x("insert_soft_bounce_blocks", **p)
+                self._x("reactivate_soft_bounce_blocks", **p)
+                self._x("soft_bounce_lineage", **p)
+            contacts = self._contact_changes(tenant, run_id, now, "status_input_from_run", "changes_tighten",
+                                             detail="suppressed by an import")
+            if stage.warnings is not None:
+                self._x("insert_warnings", **p)
+            self._x("insert_rejects", **p)
             self._record_files(run_id, files)
+            counts = LoadCounts(added + blocked, updated, blocked, contacts)
             if dry_run:  # the whole merge ran; undo it and keep only the counts
                 self.con.execute("ROLLBACK")
-                return LoadCounts(added, updated)
-            summary = {**summary, "suppressions_added": added, "suppressions_updated": updated}
-            self._close_run(run_id, "succeeded", summary, validation, None)
+                return counts
+            if watermarks:
+                self._write_watermarks(tenant, watermarks, run_id, now)
+            self._close_run(run_id, "succeeded", {**summary, **counts.summary()}, validation, None)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
         finally:
-            for t in ("stage_suppressions", "stage_changes"):
-                self.con.execute(f"DROP TABLE IF EXISTS {t}")
-        return LoadCounts(added, updated)
+            self.con.execute("DROP TABLE IF EXISTS stage_suppressions; DROP TABLE IF EXISTS stage_changes; "
+                             "DROP TABLE IF EXISTS stage_evidence; DROP TABLE IF EXISTS erased_map; "
+                             "DROP TABLE IF EXISTS soft_bounce_blocks")
+        return counts
+
+    def _contact_changes(self, tenant: str, run_id: str | None, now, status_input: str, changes: str,
+                         detail: str | None = None, **params) -> dict:
+        """Bring the statuses of a set of contacts in line with the suppressions; returns the counts."""
+        if not self._has_contacts(tenant):  # an onboarding before any contact exists: nothing to do
+            return contact_counts(None)
+        p = {"tenant": tenant, "run_id": run_id, "now": now, "detail": detail, **params}
+        self._x(status_input, "contacts", **p)
+        self._x("derive_status", "contacts", **p)
+        self._x(changes, "contacts", **p)
+        self._x("apply_contact_changes", "contacts", **p)
+        self._x("record_contact_changes", "contacts", **p)
+        row = self._x("contact_change_counts", "contacts").fetchall()[0]
+        return contact_counts(row)
 
     def finish_run(self, run_id, status, summary, validation, error, files=None, stage=None) -> None:
         self.con.execute("BEGIN")
@@ -147,20 +205,24 @@ class DuckDBStore(Store):
             raise UserError(f"no run {run_id}")
         if run["status"] != "succeeded":
             raise UserError(f"run {run_id} is {run['status']}; only a succeeded run can be rolled back")
-        params = {"run_id": run_id, "now": utcnow()}
+        if run["kind"] != "ingest":
+            raise UserError(f"run {run_id} is a {run['kind']} run; only suppression imports can be rolled back")
+        now = utcnow()
+        p = {"run_id": run_id, "now": now, "tenant": run["tenant"]}
         self.con.execute("BEGIN")
         try:
-            self.con.execute(_q("rollback_touched"), {"run_id": run_id})
-            self.con.execute(_q("rollback_lineage"), {"run_id": run_id})
-            self.con.execute(_q("rollback_remaining"))
-            removed, narrowed = self.con.execute(_q("rollback_counts")).fetchall()[0]
-            self.con.execute(_q("rollback_events"), params)
-            self.con.execute(_q("rollback_delete"))
-            self.con.execute(_q("rollback_narrow"), {"now": params["now"]})
+            self._x("rollback_touched", **p)
+            self._x("rollback_lineage", **p)
+            self._x("rollback_remaining")
+            removed, narrowed = self._x("rollback_counts").fetchall()[0]
+            self._x("rollback_events", **p)
+            self._x("rollback_evidence", **p)
+            self._x("rollback_delete")
+            self._x("rollback_narrow", **p)
+            contacts = self._contact_changes(run["tenant"], run_id, now, "status_input_from_rollback",
+                                             "changes_recompute", detail="rollback of run")
             self.con.execute(
-                "UPDATE import_runs SET status = 'rolled_back', rolled_back_at = ? WHERE run_id = ?",
-                [params["now"], run_id],
-            )
+                "UPDATE import_runs SET status = 'rolled_back', rolled_back_at = ? WHERE run_id = ?", [now, run_id])
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -168,13 +230,13 @@ class DuckDBStore(Store):
         finally:
             self.con.execute("DROP TABLE IF EXISTS rollback_keys; DROP TABLE IF EXISTS rollback_left")
         return {"run_id": run_id, "status": "rolled_back", "suppressions_removed": removed,
-                "suppressions_narrowed": narrowed}
+                "suppressions_narrowed": narrowed, "contacts_changed": contacts["contacts_changed"]}
 
     # -- reads ----------------------------------------------------------------------------------
     def check(self, tenant, inputs: pl.DataFrame) -> pl.DataFrame:
-        self.con.register("check_inputs", inputs.to_arrow())
+        self.con.register("check_inputs", inputs.select("idx", "channel", "address").to_arrow())
         try:
-            return self._frame("check", {"tenant": tenant})
+            return self._frame("check_keyed" if self.has_erasures(tenant) else "check", {"tenant": tenant})
         finally:
             self.con.unregister("check_inputs")
 
@@ -205,8 +267,155 @@ class DuckDBStore(Store):
     def run_files(self, run_id) -> list[dict]:
         return self._dicts(_q("run_files", "read"), {"run_id": run_id})
 
+    def runs_since(self, since, tenant=None) -> list[dict]:
+        rows = self._dicts(_q("runs_since", "read"), {"since": since, "tenant": tenant})
+        for row in rows:
+            for k in ("summary", "options"):
+                if isinstance(row.get(k), str):
+                    row[k] = json.loads(row[k])
+        return rows
+
     def rejects(self, run_id) -> pl.DataFrame:
         return self._frame("rejects", {"run_id": run_id})
 
+    # -- enforcement (SPEC 3) ----------------------------------------------------------------
+    def _transaction(self):
+        return _Transaction(self.con)
+
+    def _cframe(self, name: str, **params) -> pl.DataFrame:
+        sql = _q(name, "contacts")
+        return pl.from_arrow(self.con.sql(sql, params=_used(sql, params)).to_arrow_table())
+
+    def settings(self, tenant) -> dict[str, str]:
+        return dict(self._x("get_settings", "contacts", tenant=tenant).fetchall())
+
+    def set_setting(self, tenant, key, value) -> None:
+        with self._transaction():
+            self._x("delete_setting", "contacts", tenant=tenant, key=key)
+            if value is not None:
+                self._x("insert_setting", "contacts", tenant=tenant, key=key, value=str(value), now=utcnow())
+
+    def import_contacts(self, run_id, tenant, contacts, rejects, summary) -> dict:
+        now = utcnow()
+        p = {"tenant": tenant, "run_id": run_id, "now": now, "contacts": str(contacts), "rejects": str(rejects)}
+        with self._transaction():
+            self._x("stage_contacts", "contacts", **p)
+            if self.has_erasures(tenant):
+                self._x("tokenize_contact_emails", "contacts", **p)
+                self._x("tokenize_contact_phones", "contacts", **p)
+            self._x("status_input_from_stage", "contacts")
+            self._x("derive_status", "contacts", **p)
+            self._x("contact_plan", "contacts", **p)
+            created, updated, blocked, pending = self._x("contact_plan_counts", "contacts").fetchall()[0]
+            self._x("contact_plan_events", "contacts", **p)
+            self._x("update_contacts", "contacts", **p)
+            self._x("insert_contacts", "contacts", **p)
+            self._x("insert_rejects", **p)
+            counts = {"contacts_created": created, "contacts_updated": updated, "blocked_at_creation": blocked,
+                      "pending_double_opt_in": pending}
+            self._close_run(run_id, "succeeded", {**summary, **counts}, None, None)
+        self.con.execute("DROP TABLE IF EXISTS stage_contacts; DROP TABLE IF EXISTS contact_plan")
+        return counts
+
+    def contacts(self, tenant) -> pl.DataFrame:
+        return self._cframe("contacts", tenant=tenant)
+
+    def _select(self, tenant, ids, segment) -> None:
+        if segment is not None:
+            self._x("select_hard_bounced", "contacts", tenant=tenant)
+            return
+        self.con.register("erase_ids", pl.DataFrame({"contact_id": ids}, schema={"contact_id": pl.String}).to_arrow())
+        try:
+            self._x("select_by_ids", "contacts", tenant=tenant)
+        finally:
+            self.con.unregister("erase_ids")
+
+    def select_contacts(self, tenant, ids=None, segment=None) -> pl.DataFrame:
+        self._select(tenant, ids, segment)
+        return self._cframe("erase_set_rows")
+
+    def erase_contacts(self, tenant, ids, safety) -> dict:
+        now = utcnow()
+        p = {"tenant": tenant, "now": now, "run_id": None}
+        with self._transaction():
+            self._select(tenant, ids, None)
+            deleted = self.con.execute("SELECT count(*) FROM erase_set").fetchall()[0][0]
+            self._x("erase_map", "contacts")
+            hashed = self.con.execute("SELECT count(*) FROM erase_map").fetchall()[0][0]
+            for name in ("erase_suppressions", "erase_sources", "erase_events", "erase_evidence",
+                         "erase_email_keys", "erase_phone_keys", "record_erasures", "erase_audit",
+                         "delete_contact_events", "delete_contacts"):
+                self._x(name, "contacts", **p)
+            if safety is not None:
+                self._x("record_safety_export", "contacts", **p, **safety)
+        self.con.execute("DROP TABLE IF EXISTS erase_set; DROP TABLE IF EXISTS erase_map")
+        return {"contacts_deleted": deleted, "addresses_hashed": hashed}
+
+    def address_key(self, tenant, channel, address) -> str:
+        if not self.has_erasures(tenant):
+            return address
+        return self._x("address_key", "contacts", tenant=tenant, channel=channel, address=address).fetchall()[0][0]
+
+    def lift(self, tenant, channel, key, unsubscribes, lifted_at, action, detail) -> dict:
+        now = utcnow()
+        p = {"tenant": tenant, "channel": channel, "address": key, "unsubscribes": unsubscribes,
+             "lifted_at": lifted_at, "now": now, "action": action, "detail": detail}
+        with self._transaction():
+            self._x("lift_set", "contacts", **p)
+            lifted = self._cframe("lift_rows").to_dicts()
+            self._x("lift", "contacts", **p)
+            self._x("lift_audit", "contacts", **p)
+            changes = "changes_resubscribe" if unsubscribes else "changes_recompute"
+            contacts = self._contact_changes(tenant, None, now, "status_input_for_address", changes,
+                                             detail=f"{action}: {detail}", channel=channel, address=key)
+            remaining = self._cframe("remaining_blocks", **p).to_dicts()
+        self.con.execute("DROP TABLE IF EXISTS lift_set")
+        return {"lifted": lifted, "remaining": remaining, "contacts": contacts}
+
+    def safety_exports_due(self, now) -> list[dict]:
+        return self._cframe("safety_exports_due", now=now).to_dicts()
+
+    def safety_export_removed(self, export_id) -> None:
+        self._x("safety_export_removed", "contacts", export_id=export_id, now=utcnow())
+
     def close(self) -> None:
         self.con.close()
+
+    # -- sync watermarks (nightly API sync) ------------------------------------------------------
+    def watermark(self, tenant: str, source: str) -> str | None:
+        rows = self.con.execute(
+            "SELECT watermark FROM sync_watermarks WHERE tenant = ? AND source = ?", [tenant, source]
+        ).fetchall()
+        return rows[0][0] if rows else None
+
+    def _write_watermarks(self, tenant: str, watermarks: dict[str, str], run_id: str | None, now) -> None:
+        """Inside the caller's transaction. Fixed-width UTC text: greatest() keeps the later time."""
+        self.con.executemany(
+            "INSERT INTO sync_watermarks AS w VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, source) DO UPDATE SET "
+            "run_id = CASE WHEN excluded.watermark > w.watermark THEN excluded.run_id ELSE w.run_id END, "
+            "watermark = greatest(w.watermark, excluded.watermark), updated_at = excluded.updated_at",
+            [[tenant, source, value, run_id, now] for source, value in sorted(watermarks.items())],
+        )
+
+    def save_watermarks(self, tenant: str, watermarks: dict[str, str], run_id: str | None = None) -> None:
+        self.con.execute("BEGIN")
+        try:
+            self._write_watermarks(tenant, watermarks, run_id, utcnow())
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+
+class _Transaction:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception."""
+
+    def __init__(self, con):
+        self.con = con
+
+    def __enter__(self):
+        self.con.execute("BEGIN")
+        return self.con
+
+    def __exit__(self, exc_type, *exc):
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")

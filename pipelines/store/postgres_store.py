@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -24,7 +25,17 @@ import pyarrow.parquet as pq
 from psycopg.rows import dict_row
 
 from pipelines.errors import UserError
-from pipelines.store.base import LoadCounts, Stage, Store, migrations, resolve_key, sql_statements, utcnow
+from pipelines.store.base import (
+    LoadCounts,
+    Stage,
+    Store,
+    contact_counts,
+    hmac_pads,
+    migrations,
+    resolve_key,
+    sql_statements,
+    utcnow,
+)
 
 DIALECT = "postgres"
 
@@ -45,8 +56,10 @@ STAGE_COLUMNS = {
                      "source_platform", "detail", "time_known"],
     "lineage": ["tenant", "channel", "address", "reason", "scope", "source_sha256", "first_line", "row_count",
                 "first_seen_at", "last_seen_at"],
-    "deliveries": ["tenant", "channel", "address", "occurred_at", "detail"],
+    "evidence": ["tenant", "channel", "address", "kind", "occurred_at", "bounce_count", "source_sha256",
+                 "source_line", "detail"],
     "rejects": ["file", "line", "value", "error", "platform", "detail"],
+    "warnings": ["file", "line", "value", "warning"],
 }
 
 # PostgreSQL type OIDs -> how a result column comes back through COPY ... (FORMAT csv)
@@ -58,6 +71,14 @@ _BOOL = 16
 
 def _q(name: str, file: str = "load") -> str:
     return sql_statements(DIALECT, file)[name]
+
+
+_PARAM = re.compile(r"%\(([a-z_]+)\)s")
+
+
+def _used(sql: str, params: dict) -> dict:
+    names = set(_PARAM.findall(sql))
+    return {k: v for k, v in params.items() if k in names}
 
 
 def redact(url: str) -> str:
@@ -129,6 +150,9 @@ class PostgresStore(Store):
             if not read_only:
                 self.migrate()
             self.key = self._init_key()
+            # HMAC pads for column-wise tokens in SQL; parameters of each statement, never stored
+            inner, outer = hmac_pads(self.key)
+            self._pads = {"inner_pad": bytes.fromhex(inner), "outer_pad": bytes.fromhex(outer)}
         except BaseException:
             self.con.close()
             raise
@@ -270,33 +294,77 @@ class PostgresStore(Store):
     def _stage(self, stage: Stage, parts: tuple[str, ...]) -> None:
         self.con.execute(_q("stage_tables"))
         for part in parts:
-            self.copy_parquet(f"stage_{part}", STAGE_COLUMNS[part], getattr(stage, part))
+            table = "stage_evidence_raw" if part == "evidence" else f"stage_{part}"
+            self.copy_parquet(table, STAGE_COLUMNS[part], getattr(stage, part))
 
-    def load_run(self, run_id, stage: Stage, files, summary, validation, dry_run: bool = False) -> LoadCounts:
+    def _x(self, name: str, file: str = "load", **params):
+        """Run a named statement with the parameters it uses (always through placeholders: `%%` is `%`)."""
+        sql = _q(name, file)
+        return self.con.execute(sql, _used(sql, {**self._pads, **params}))
+
+    def _has_contacts(self, tenant: str) -> bool:
+        return bool(self.con.execute("SELECT EXISTS (SELECT 1 FROM contacts WHERE tenant = %s)", (tenant,)).fetchone()[0])
+
+    def has_erasures(self, tenant: str) -> bool:
+        row = self.con.execute("SELECT EXISTS (SELECT 1 FROM erased_addresses WHERE tenant = %s)", (tenant,)).fetchone()
+        return bool(row[0])
+
+    def load_run(self, run_id, stage: Stage, files, summary, validation, dry_run: bool = False,
+                 watermarks: dict[str, str] | None = None) -> LoadCounts:
         now = utcnow()
-        params = {"run_id": run_id, "now": now}
         tenant = self._tenant_of(run_id, summary)
+        p = {"run_id": run_id, "now": now, "tenant": tenant, "threshold": self.soft_bounce_threshold(tenant)}
         with self.con.transaction() as tx:
             self.con.execute(f"SET LOCAL work_mem TO '{LOAD_WORK_MEM}'")
             self._xact_lock(tenant)
-            self._stage(stage, ("suppressions", "lineage", "deliveries", "rejects"))
+            self._stage(stage, ("suppressions", "lineage", "evidence", "rejects")
+                        + (("warnings",) if stage.warnings is not None else ()))
+            if self.has_erasures(tenant):
+                self._x("erased_map", **p)
+                for name in ("tokenize_stage", "tokenize_lineage", "tokenize_evidence"):
+                    self._x(name)
+            else:
+                self._x("no_erased_map")
             self.con.execute(_q("analyze_stage"))
-            self.con.execute(_q("classify"))
-            added, updated = self.con.execute(_q("change_counts")).fetchone()
-            self.con.execute(_q("insert_new"), params)
-            self.con.execute(_q("strengthen"), params)
-            self.con.execute(_q("insert_lineage"), params)
-            self.con.execute(_q("insert_events"), params)
-            self.con.execute(_q("insert_deliveries"), params)
-            self.con.execute(_q("insert_rejects"), params)
+            self._x("classify")
+            added, updated = self._x("change_counts").fetchone()
+            self._x("insert_new", **p)
+            self._x("strengthen", **p)
+            self._x("insert_lineage", **p)
+            self._x("insert_events", **p)
+            self._x("stage_evidence")
+            self._x("insert_evidence", **p)
+            self._x("soft_bounce_blocks", **p)
+            blocked = self.con.execute("SELECT count(*) FROM soft_bounce_blocks").fetchone()[0]
+            if blocked:
+                self._x("insert_soft_bounce_blocks", **p)
+                self._x("reactivate_soft_bounce_blocks", **p)
+                self._x("soft_bounce_lineage", **p)
+            contacts = self._contact_changes(tenant, run_id, now, "status_input_from_run", "changes_tighten",
+                                             detail="suppressed by an import")
+            if stage.warnings is not None:
+                self._x("insert_warnings", **p)
+            self._x("insert_rejects", **p)
             self._record_files(run_id, files)
+            counts = LoadCounts(added + blocked, updated, blocked, contacts)
             if dry_run:  # the whole merge ran; undo it and keep only the counts
                 raise psycopg.Rollback(tx)
-            summary = {**summary, "suppressions_added": added, "suppressions_updated": updated}
-            self._close_run(run_id, "succeeded", summary, validation, None)
+            if watermarks:
+                self._write_watermarks(tenant, watermarks, run_id, now)
+            self._close_run(run_id, "succeeded", {**summary, **counts.summary()}, validation, None)
         if not dry_run:  # a dry run is closed by finish_run, which releases the lock
             self._unlock(run_id)
-        return LoadCounts(added, updated)
+        return counts
+
+    def _contact_changes(self, tenant: str, run_id: str | None, now, status_input: str, changes: str,
+                         detail: str | None = None, **params) -> dict:
+        """Bring the statuses of a set of contacts in line with the suppressions; returns the counts."""
+        if not self._has_contacts(tenant):  # an onboarding before any contact exists: nothing to do
+            return contact_counts(None)
+        p = {"tenant": tenant, "run_id": run_id, "now": now, "detail": detail, **params}
+        for name in (status_input, "derive_status", changes, "apply_contact_changes", "record_contact_changes"):
+            self._x(name, "contacts", **p)
+        return contact_counts(self._x("contact_change_counts", "contacts").fetchone())
 
     def finish_run(self, run_id, status, summary, validation, error, files=None, stage=None) -> None:
         with self.con.transaction():
@@ -314,7 +382,10 @@ class PostgresStore(Store):
             raise UserError(f"no run {run_id}")
         if run["status"] != "succeeded":
             raise UserError(f"run {run_id} is {run['status']}; only a succeeded run can be rolled back")
-        params = {"run_id": run_id, "now": utcnow()}
+        if run["kind"] != "ingest":
+            raise UserError(f"run {run_id} is a {run['kind']} run; only suppression imports can be rolled back")
+        now = utcnow()
+        p = {"run_id": run_id, "now": now, "tenant": run["tenant"]}
         with self.con.transaction():
             self._xact_lock(run["tenant"])
             status = self.con.execute(
@@ -322,19 +393,20 @@ class PostgresStore(Store):
             ).fetchone()[0]
             if status != "succeeded":  # rolled back by someone else while this one waited
                 raise UserError(f"run {run_id} is {status}; only a succeeded run can be rolled back")
-            self.con.execute(_q("rollback_touched"), params)
-            self.con.execute(_q("rollback_lineage"), params)
-            self.con.execute(_q("rollback_remaining"))
-            removed, narrowed = self.con.execute(_q("rollback_counts")).fetchone()
-            self.con.execute(_q("rollback_events"), params)
-            self.con.execute(_q("rollback_delete"))
-            self.con.execute(_q("rollback_narrow"), params)
+            self._x("rollback_touched", **p)
+            self._x("rollback_lineage", **p)
+            self._x("rollback_remaining")
+            removed, narrowed = self._x("rollback_counts").fetchone()
+            self._x("rollback_events", **p)
+            self._x("rollback_evidence", **p)
+            self._x("rollback_delete")
+            self._x("rollback_narrow", **p)
+            contacts = self._contact_changes(run["tenant"], run_id, now, "status_input_from_rollback",
+                                             "changes_recompute", detail="rollback of run")
             self.con.execute(
-                "UPDATE import_runs SET status = 'rolled_back', rolled_back_at = %s WHERE run_id = %s",
-                (params["now"], run_id),
-            )
+                "UPDATE import_runs SET status = 'rolled_back', rolled_back_at = %s WHERE run_id = %s", (now, run_id))
         return {"run_id": run_id, "status": "rolled_back", "suppressions_removed": removed,
-                "suppressions_narrowed": narrowed}
+                "suppressions_narrowed": narrowed, "contacts_changed": contacts["contacts_changed"]}
 
     # -- reads ----------------------------------------------------------------------------------
     def check(self, tenant, inputs: pl.DataFrame) -> pl.DataFrame:
@@ -342,11 +414,12 @@ class PostgresStore(Store):
         wanted = inputs.filter(pl.col("address").is_not_null()).select(
             pl.col("idx").cast(pl.Int64), pl.col("channel").cast(pl.String), pl.col("address").cast(pl.String)
         )
+        keyed = self.has_erasures(tenant)
         if wanted.height <= FEW_INPUTS:
-            rows = self.con.execute(
-                _q("check_few", "read"),
-                {"tenant": tenant, "idx": wanted["idx"].to_list(), "channel": wanted["channel"].to_list(),
-                 "address": wanted["address"].to_list()},
+            rows = self._x(
+                "check_few_keyed" if keyed else "check_few", "read",
+                tenant=tenant, idx=wanted["idx"].to_list(), channel=wanted["channel"].to_list(),
+                address=wanted["address"].to_list(),
             ).fetchall()
             frame = pl.DataFrame(rows, schema={"idx": pl.Int64, "reason": pl.String, "scope": pl.String}, orient="row")
         else:
@@ -355,6 +428,8 @@ class PostgresStore(Store):
                 with self.con.cursor() as cur, cur.copy("COPY check_inputs (idx, channel, address) FROM STDIN (FORMAT csv)") as copy:
                     for chunk in csv_chunks(wanted.iter_slices(COPY_BATCH_ROWS)):
                         copy.write(chunk)
+                if keyed:
+                    self._x("tokenize_check_inputs", "read", tenant=tenant)
                 self.con.execute("ANALYZE check_inputs")
                 frame = self._frame(_q("check", "read"), {"tenant": tenant})
         return frame.with_columns(pl.col("idx").cast(idx_type))
@@ -427,9 +502,136 @@ class PostgresStore(Store):
     def run_files(self, run_id) -> list[dict]:
         return self._dicts(_q("run_files", "read"), {"run_id": run_id})
 
+    def runs_since(self, since, tenant=None) -> list[dict]:
+        rows = self._dicts(_q("runs_since", "read"), {"since": since, "tenant": tenant})
+        for row in rows:
+            for k in ("summary", "options"):
+                if isinstance(row.get(k), str):
+                    row[k] = json.loads(row[k])
+        return rows
+
     def rejects(self, run_id) -> pl.DataFrame:
         return self._frame(_q("rejects", "read"), {"run_id": run_id})
+
+    # -- enforcement (SPEC 3) ----------------------------------------------------------------
+    def _cframe(self, name: str, **params) -> pl.DataFrame:
+        sql = _q(name, "contacts")
+        return self._frame(sql, _used(sql, {**self._pads, **params}))
+
+    def settings(self, tenant) -> dict[str, str]:
+        return dict(self._x("get_settings", "contacts", tenant=tenant).fetchall())
+
+    def set_setting(self, tenant, key, value) -> None:
+        with self.con.transaction():
+            self._x("delete_setting", "contacts", tenant=tenant, key=key)
+            if value is not None:
+                self._x("insert_setting", "contacts", tenant=tenant, key=key, value=str(value), now=utcnow())
+
+    def import_contacts(self, run_id, tenant, contacts, rejects, summary) -> dict:
+        now = utcnow()
+        p = {"tenant": tenant, "run_id": run_id, "now": now}
+        with self.con.transaction():
+            self._xact_lock(tenant)
+            self._stage(Stage(contacts, contacts, contacts, rejects), ("rejects",))
+            self._x("stage_contacts_raw", "contacts")
+            self.copy_parquet("stage_contacts_raw", ["contact_id", "email", "phone", "consent_in", "attributes"],
+                              contacts)
+            self._x("stage_contacts", "contacts")
+            if self.has_erasures(tenant):
+                self._x("tokenize_contact_emails", "contacts", **p)
+                self._x("tokenize_contact_phones", "contacts", **p)
+            for name in ("status_input_from_stage", "derive_status", "contact_plan"):
+                self._x(name, "contacts", **p)
+            created, updated, blocked, pending = self._x("contact_plan_counts", "contacts").fetchone()
+            for name in ("contact_plan_events", "update_contacts", "insert_contacts"):
+                self._x(name, "contacts", **p)
+            self._x("insert_rejects", **p)
+            counts = {"contacts_created": created, "contacts_updated": updated, "blocked_at_creation": blocked,
+                      "pending_double_opt_in": pending}
+            self._close_run(run_id, "succeeded", {**summary, **counts}, None, None)
+        self._unlock(run_id)
+        return counts
+
+    def contacts(self, tenant) -> pl.DataFrame:
+        return self._cframe("contacts", tenant=tenant)
+
+    def _select(self, tenant, ids, segment) -> None:
+        if segment is not None:
+            self._x("select_hard_bounced", "contacts", tenant=tenant)
+        else:
+            self._x("select_by_ids", "contacts", tenant=tenant, ids=list(ids))
+
+    def select_contacts(self, tenant, ids=None, segment=None) -> pl.DataFrame:
+        with self.con.transaction():
+            self._select(tenant, ids, segment)
+            return self._cframe("erase_set_rows")
+
+    def erase_contacts(self, tenant, ids, safety) -> dict:
+        now = utcnow()
+        p = {"tenant": tenant, "now": now, "run_id": None}
+        with self.con.transaction():
+            self._xact_lock(tenant)
+            self._select(tenant, ids, None)
+            deleted = self.con.execute("SELECT count(*) FROM erase_set").fetchone()[0]
+            self._x("erase_map", "contacts")
+            hashed = self.con.execute("SELECT count(*) FROM erase_map").fetchone()[0]
+            for name in ("erase_suppressions", "erase_sources", "erase_events", "erase_evidence",
+                         "erase_email_keys", "erase_phone_keys", "record_erasures", "erase_audit",
+                         "delete_contact_events", "delete_contacts"):
+                self._x(name, "contacts", **p)
+            if safety is not None:
+                self._x("record_safety_export", "contacts", **p, **safety)
+        return {"contacts_deleted": deleted, "addresses_hashed": hashed}
+
+    def address_key(self, tenant, channel, address) -> str:
+        if not self.has_erasures(tenant):
+            return address
+        return self._x("address_key", "contacts", tenant=tenant, channel=channel, address=address).fetchone()[0]
+
+    def lift(self, tenant, channel, key, unsubscribes, lifted_at, action, detail) -> dict:
+        now = utcnow()
+        p = {"tenant": tenant, "channel": channel, "address": key, "unsubscribes": unsubscribes,
+             "lifted_at": lifted_at, "now": now, "action": action, "detail": detail}
+        with self.con.transaction():
+            self._xact_lock(tenant)
+            self._x("lift_set", "contacts", **p)
+            lifted = self._cframe("lift_rows").to_dicts()
+            self._x("lift", "contacts", **p)
+            self._x("lift_audit", "contacts", **p)
+            changes = "changes_resubscribe" if unsubscribes else "changes_recompute"
+            contacts = self._contact_changes(tenant, None, now, "status_input_for_address", changes,
+                                             detail=f"{action}: {detail}", channel=channel, address=key)
+            remaining = self._cframe("remaining_blocks", **p).to_dicts()
+        return {"lifted": lifted, "remaining": remaining, "contacts": contacts}
+
+    def safety_exports_due(self, now) -> list[dict]:
+        return self._dicts(_q("safety_exports_due", "contacts"), {"now": now})
+
+    def safety_export_removed(self, export_id) -> None:
+        self._x("safety_export_removed", "contacts", export_id=export_id, now=utcnow())
 
     def close(self) -> None:
         self._locked.clear()
         self.con.close()  # ends the session: its advisory locks go with it
+
+    # -- sync watermarks (nightly API sync) ------------------------------------------------------
+    def watermark(self, tenant: str, source: str) -> str | None:
+        row = self.con.execute(
+            "SELECT watermark FROM sync_watermarks WHERE tenant = %s AND source = %s", (tenant, source)
+        ).fetchone()
+        return row[0] if row else None
+
+    def _write_watermarks(self, tenant: str, watermarks: dict[str, str], run_id: str | None, now) -> None:
+        """Inside the caller's transaction. Fixed-width UTC text: greatest() keeps the later time."""
+        with self.con.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO sync_watermarks AS w VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant, source) DO UPDATE SET "
+                "run_id = CASE WHEN excluded.watermark > w.watermark THEN excluded.run_id ELSE w.run_id END, "
+                "watermark = greatest(w.watermark, excluded.watermark), updated_at = excluded.updated_at",
+                [(tenant, source, value, run_id, now) for source, value in sorted(watermarks.items())],
+            )
+
+    def save_watermarks(self, tenant: str, watermarks: dict[str, str], run_id: str | None = None) -> None:
+        with self.con.transaction():
+            self._xact_lock(tenant)
+            self._write_watermarks(tenant, watermarks, run_id, utcnow())

@@ -1,18 +1,34 @@
 -- Read-side queries: lookups, exports, run listings.
 
 -- name: check
--- $inputs: a registered relation (idx, input, channel, address). Returns the active
--- suppressions per input with whether they block the purpose.
+-- check_inputs: a registered relation (idx, channel, address). Returns the active suppressions
+-- per input; the blocking rules are applied by the caller (pipelines/lookup.py).
 SELECT i.idx, s.reason, s.scope
 FROM check_inputs i
 JOIN suppressions s
   ON s.tenant = $tenant AND s.channel = i.channel AND s.address = i.address
-WHERE i.address IS NOT NULL;
+WHERE i.address IS NOT NULL AND s.lifted_at IS NULL;
+
+-- name: check_keyed
+-- The same where the tenant has erased addresses: an erased one matches by its token.
+SELECT i.idx, s.reason, s.scope
+FROM (SELECT c.idx, c.channel, coalesce(e.address, c.address) AS address
+      FROM check_inputs c
+      LEFT JOIN erased_addresses e
+        ON e.tenant = $tenant AND e.channel = c.channel AND e.address = 'hmac:' || address_hmac(c.address)
+      WHERE c.address IS NOT NULL) i
+JOIN suppressions s
+  ON s.tenant = $tenant AND s.channel = i.channel AND s.address = i.address
+WHERE s.lifted_at IS NULL;
 
 -- name: export
-SELECT tenant, channel, address, reason, scope, source_platform,
-       first_seen_at, last_seen_at, address_hash, detail, created_run_id, last_run_id
-FROM suppressions WHERE tenant = $tenant
+-- Active suppressions; an erased address shows as its keyed hash only.
+SELECT tenant, channel,
+       CASE WHEN address LIKE 'hmac:%' THEN NULL ELSE address END AS address,
+       reason, scope, source_platform, first_seen_at, last_seen_at,
+       CASE WHEN address LIKE 'hmac:%' THEN substr(address, 6) END AS address_hash,
+       detail, created_run_id, last_run_id
+FROM suppressions WHERE tenant = $tenant AND lifted_at IS NULL
 ORDER BY channel, address, reason, scope;
 
 -- name: runs
@@ -22,6 +38,14 @@ FROM import_runs WHERE tenant = $tenant ORDER BY started_at DESC;
 
 -- name: run
 SELECT * FROM import_runs WHERE run_id = $run_id;
+
+-- name: runs_since
+-- The cross-run report's input: runs of one tenant (or all, $tenant NULL) since a time.
+SELECT run_id, tenant, kind, status, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
+       suppressions_added, suppressions_updated, error, options, summary
+FROM import_runs
+WHERE started_at >= $since AND (CAST($tenant AS VARCHAR) IS NULL OR tenant = $tenant)
+ORDER BY started_at, run_id;
 
 -- name: run_files
 SELECT path, sha256, platform, kind, detected_why, rows_read, rows_rejected FROM run_files WHERE run_id = $run_id;

@@ -70,11 +70,21 @@ COPY (
     GROUP BY r.channel, r.address, r.reason, r.scope, r.file_idx
 ) TO :out (FORMAT parquet);
 
--- name: deliveries
+-- name: evidence
+-- Deliveries and soft bounces, one row per event: what the consecutive-soft-bounce policy counts
+-- (a previous platform's soft-bounce counter is one row carrying its bounce_count).
 COPY (
-    SELECT tenant, channel, address, occurred_at, detail, source_file, source_line
-    FROM rows WHERE error IS NULL AND event = 'delivered'
+    SELECT $tenant AS tenant, r.channel, r.address,
+           CASE WHEN r.event = 'delivered' THEN 'delivered'
+                WHEN r.bounce_count IS NOT NULL THEN 'soft_bounce_count'
+                ELSE 'soft_bounce' END AS kind,
+           r.occurred_at, r.bounce_count, f.source_sha256, r.source_line, r.detail
+    FROM rows r JOIN files f ON f.file_idx = r.file_idx
+    WHERE r.error IS NULL AND (r.event = 'delivered' OR (r.event = 'suppression' AND r.reason = 'soft_bounce'))
 ) TO :out (FORMAT parquet);
+
+-- name: evidence_counts
+SELECT kind, count(*) FROM read_parquet(:evidence) GROUP BY kind;
 
 -- name: rejects
 COPY (
@@ -95,6 +105,14 @@ FROM rows GROUP BY file_idx;
 
 -- name: reason_counts
 SELECT channel, reason, scope, count(*) AS n FROM read_parquet(:suppressions) GROUP BY ALL ORDER BY n DESC;
+
+-- name: warnings
+-- Rows kept with their time unknown, and the raw string that could not be used.
+COPY (
+    SELECT source_file AS file, source_line AS line, occurred_raw AS value, time_warning AS warning
+    FROM rows WHERE error IS NULL AND time_warning IS NOT NULL
+    ORDER BY file, line
+) TO :out (FORMAT parquet);
 
 -- name: warning_counts
 SELECT time_warning, count(*) AS n FROM rows WHERE error IS NULL AND time_warning IS NOT NULL GROUP BY ALL;

@@ -12,8 +12,12 @@ CREATE TEMP TABLE stage_lineage (
     tenant text, channel text, address text, reason text, scope text, source_sha256 text,
     first_line bigint, row_count bigint, first_seen_at timestamptz, last_seen_at timestamptz
 ) ON COMMIT DROP;
-CREATE TEMP TABLE stage_deliveries (
-    tenant text, channel text, address text, occurred_at timestamptz, detail text
+CREATE TEMP TABLE stage_evidence_raw (
+    tenant text, channel text, address text, kind text, occurred_at timestamptz, bounce_count bigint,
+    source_sha256 text, source_line bigint, detail text
+) ON COMMIT DROP;
+CREATE TEMP TABLE stage_warnings (
+    file text, line bigint, value text, warning text
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stage_rejects (
     file text, line bigint, value text, error text, platform text, detail text
@@ -24,22 +28,52 @@ CREATE TEMP TABLE stage_rejects (
 ANALYZE stage_suppressions;
 ANALYZE stage_lineage;
 
+-- name: erased_map
+-- Staged addresses that were erased earlier, with their tokens: they are stored as tokens again
+-- (only run when the tenant has erased addresses; otherwise `no_erased_map`).
+CREATE TEMP TABLE erased_map ON COMMIT DROP AS
+SELECT DISTINCT a.channel, a.address, e.address AS token
+FROM (SELECT channel, address FROM stage_suppressions
+      UNION SELECT channel, address FROM stage_evidence_raw) a
+JOIN erased_addresses e
+  ON e.tenant = %(tenant)s AND e.channel = a.channel
+ AND e.address = 'hmac:' || encode(sha256(%(outer_pad)s || sha256(%(inner_pad)s || convert_to(a.address, 'UTF8'))), 'hex');
+
+-- name: no_erased_map
+CREATE TEMP TABLE erased_map (channel text, address text, token text) ON COMMIT DROP;
+
+-- name: tokenize_stage
+UPDATE stage_suppressions t SET address = m.token
+FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
+
+-- name: tokenize_lineage
+UPDATE stage_lineage t SET address = m.token
+FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
+
+-- name: tokenize_evidence
+UPDATE stage_evidence_raw t SET address = m.token
+FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
+
 -- name: classify
--- new: key not in the store; strengthened: known key whose time span the run widens with real
--- event times (the load time that stands in for an unknown time is no new evidence).
+-- created: key not in the store; strengthened: an active key whose time span the run widens with
+-- real event times (the load time that stands in for an unknown time is no new evidence);
+-- reactivated: a lifted key the run shows newer evidence for.
 CREATE TEMP TABLE stage_changes ON COMMIT DROP AS
 SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
        t.source_platform, t.detail,
-       CASE WHEN s.tenant IS NULL THEN 'created' ELSE 'strengthened' END AS action
+       CASE WHEN s.tenant IS NULL THEN 'created'
+            WHEN s.lifted_at IS NOT NULL THEN 'reactivated'
+            ELSE 'strengthened' END AS action
 FROM stage_suppressions t
 LEFT JOIN suppressions s
   ON s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
  AND s.reason = t.reason AND s.scope = t.scope
 WHERE s.tenant IS NULL
-   OR (t.time_known AND (t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at));
+   OR (s.lifted_at IS NULL AND t.time_known AND (t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at))
+   OR (s.lifted_at IS NOT NULL AND t.time_known AND t.last_seen_at > s.lifted_at);
 
 -- name: change_counts
-SELECT count(*) FILTER (WHERE action = 'created'), count(*) FILTER (WHERE action = 'strengthened') FROM stage_changes;
+SELECT count(*) FILTER (WHERE action = 'created'), count(*) FILTER (WHERE action <> 'created') FROM stage_changes;
 
 -- name: insert_new
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
@@ -54,9 +88,10 @@ UPDATE suppressions s
 SET first_seen_at = least(s.first_seen_at, c.first_seen_at),
     last_seen_at  = greatest(s.last_seen_at, c.last_seen_at),
     last_run_id   = %(run_id)s,
-    updated_at    = %(now)s
+    updated_at    = %(now)s,
+    lifted_at     = NULL
 FROM stage_changes c
-WHERE c.action = 'strengthened'
+WHERE c.action IN ('strengthened', 'reactivated')
   AND s.tenant = c.tenant AND s.channel = c.channel AND s.address = c.address
   AND s.reason = c.reason AND s.scope = c.scope;
 
@@ -75,12 +110,119 @@ ORDER BY l.tenant, l.channel, l.address, l.reason, l.scope, l.source_sha256;
 -- name: insert_events
 INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, run_id, occurred_at, recorded_at)
 SELECT tenant, channel, address, reason, scope, action, %(run_id)s, last_seen_at, %(now)s
-FROM stage_changes WHERE action = 'strengthened';
+FROM stage_changes WHERE action IN ('strengthened', 'reactivated');
 
--- name: insert_deliveries
-INSERT INTO suppression_events (tenant, channel, address, action, run_id, occurred_at, recorded_at, detail)
-SELECT d.tenant, d.channel, d.address, 'delivered', %(run_id)s, d.occurred_at, %(now)s, d.detail
-FROM stage_deliveries d;
+-- name: stage_evidence
+-- One row per event: the same event in overlapping exports (same address, kind and time) counts
+-- once; an event without a time is identified by its file and line.
+CREATE TEMP TABLE stage_evidence ON COMMIT DROP AS
+SELECT v.tenant, v.channel, v.address, v.kind, v.occurred_at, v.bounce_count,
+       min(v.source_sha256) AS source_sha256, min(v.source_line) AS source_line, min(v.detail) AS detail
+FROM stage_evidence_raw v
+GROUP BY v.tenant, v.channel, v.address, v.kind, v.occurred_at, v.bounce_count,
+         CASE WHEN v.occurred_at IS NULL THEN v.source_sha256 END,
+         CASE WHEN v.occurred_at IS NULL THEN v.source_line END;
+
+-- name: insert_evidence
+-- Events the store already holds (from an earlier run of an overlapping export) are not added again.
+INSERT INTO message_events (tenant, channel, address, kind, occurred_at, bounce_count, run_id,
+                            source_sha256, source_line, recorded_at, detail)
+SELECT n.tenant, n.channel, n.address, n.kind, n.occurred_at, n.bounce_count, %(run_id)s,
+       n.source_sha256, n.source_line, %(now)s, n.detail
+FROM stage_evidence n
+WHERE n.occurred_at IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM message_events x
+    WHERE x.tenant = n.tenant AND x.channel = n.channel AND x.address = n.address AND x.kind = n.kind
+      AND x.occurred_at = n.occurred_at AND coalesce(x.bounce_count, -1) = coalesce(n.bounce_count, -1))
+UNION ALL
+SELECT n.tenant, n.channel, n.address, n.kind, n.occurred_at, n.bounce_count, %(run_id)s,
+       n.source_sha256, n.source_line, %(now)s, n.detail
+FROM stage_evidence n
+WHERE n.occurred_at IS NULL AND NOT EXISTS (
+    SELECT 1 FROM message_events x
+    WHERE x.tenant = n.tenant AND x.channel = n.channel AND x.address = n.address AND x.kind = n.kind
+      AND x.occurred_at IS NULL AND x.source_sha256 = n.source_sha256 AND x.source_line = n.source_line);
+
+-- name: soft_bounce_blocks
+-- SPEC 2.2: email addresses of this run's soft bounces whose consecutive soft bounces (no
+-- delivery in between) reach the tenant's threshold. Counting starts after the latest delivery or
+-- explicit unblock; a previous platform's latest counter newer than that is the state at its
+-- time (it already counts the bounces before it). An event without a time counts at load time.
+CREATE TEMP TABLE soft_bounce_blocks ON COMMIT DROP AS
+WITH touched AS (
+    SELECT DISTINCT address FROM stage_evidence WHERE channel = 'email' AND kind <> 'delivered'
+), ev AS (
+    SELECT e.address, e.kind, coalesce(e.occurred_at, e.recorded_at) AS at, e.bounce_count
+    FROM message_events e
+    WHERE e.tenant = %(tenant)s AND e.channel = 'email' AND e.address IN (SELECT address FROM touched)
+), lifted AS (
+    SELECT s.address, max(s.lifted_at) AS at
+    FROM suppressions s
+    WHERE s.tenant = %(tenant)s AND s.channel = 'email' AND s.lifted_at IS NOT NULL
+      AND s.address IN (SELECT address FROM touched)
+    GROUP BY s.address
+), per_address AS (
+    SELECT ev.address,
+           max(ev.at) FILTER (WHERE ev.kind = 'delivered') AS delivered_at,
+           max(ev.at) FILTER (WHERE ev.kind = 'soft_bounce_count') AS counter_at,
+           (array_agg(ev.bounce_count ORDER BY ev.at DESC) FILTER (WHERE ev.kind = 'soft_bounce_count'))[1] AS counter
+    FROM ev GROUP BY ev.address
+), base AS (
+    SELECT p.address,
+           greatest(p.delivered_at, l.at) AS reset_at, p.counter_at,
+           CASE WHEN p.counter_at IS NOT NULL
+                 AND (greatest(p.delivered_at, l.at) IS NULL OR p.counter_at > greatest(p.delivered_at, l.at))
+                THEN p.counter ELSE 0 END AS counted
+    FROM per_address p LEFT JOIN lifted l ON l.address = p.address
+), counts AS (
+    SELECT b.address,
+           b.counted + count(ev.at) FILTER (
+               WHERE ev.kind = 'soft_bounce' AND (greatest(b.reset_at, b.counter_at) IS NULL
+                                                  OR ev.at > greatest(b.reset_at, b.counter_at))) AS consecutive,
+           min(ev.at) FILTER (WHERE ev.kind <> 'delivered' AND (b.reset_at IS NULL OR ev.at > b.reset_at)) AS first_at,
+           max(ev.at) FILTER (WHERE ev.kind <> 'delivered') AS last_at
+    FROM base b JOIN ev ON ev.address = b.address
+    GROUP BY b.address, b.counted
+)
+SELECT c.address, c.consecutive, c.first_at, c.last_at
+FROM counts c
+WHERE c.consecutive >= %(threshold)s
+  AND NOT EXISTS (SELECT 1 FROM suppressions s
+                  WHERE s.tenant = %(tenant)s AND s.channel = 'email' AND s.address = c.address
+                    AND s.reason = 'hard_bounce' AND s.scope = 'all' AND s.lifted_at IS NULL);
+
+-- name: insert_soft_bounce_blocks
+-- The address is then blocked as hard (SPEC 2.2), with this run as its lineage, so a rollback of
+-- the run removes the block with the evidence that caused it.
+INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
+                          source_platform, detail, created_run_id, last_run_id, updated_at)
+SELECT %(tenant)s, 'email', b.address, 'hard_bounce', 'all', b.first_at, b.last_at, 'soft_bounce_policy',
+       b.consecutive || ' consecutive soft bounces (threshold ' || %(threshold)s || ')', %(run_id)s, %(run_id)s, %(now)s
+FROM soft_bounce_blocks b
+WHERE NOT EXISTS (SELECT 1 FROM suppressions s
+                  WHERE s.tenant = %(tenant)s AND s.channel = 'email' AND s.address = b.address
+                    AND s.reason = 'hard_bounce' AND s.scope = 'all');
+
+-- name: reactivate_soft_bounce_blocks
+UPDATE suppressions s
+SET lifted_at = NULL, last_seen_at = greatest(s.last_seen_at, b.last_at), last_run_id = %(run_id)s, updated_at = %(now)s
+FROM soft_bounce_blocks b
+WHERE s.tenant = %(tenant)s AND s.channel = 'email' AND s.address = b.address
+  AND s.reason = 'hard_bounce' AND s.scope = 'all' AND s.lifted_at IS NOT NULL;
+
+-- name: soft_bounce_lineage
+INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
+                                 first_line, row_count, first_seen_at, last_seen_at)
+SELECT %(tenant)s, 'email', b.address, 'hard_bounce', 'all', %(run_id)s, 'soft_bounce_policy', NULL,
+       b.consecutive, b.first_at, b.last_at
+FROM soft_bounce_blocks b
+WHERE NOT EXISTS (SELECT 1 FROM suppression_sources x
+                  WHERE x.tenant = %(tenant)s AND x.channel = 'email' AND x.address = b.address
+                    AND x.reason = 'hard_bounce' AND x.scope = 'all' AND x.source_sha256 = 'soft_bounce_policy');
+
+-- name: insert_warnings
+INSERT INTO row_warnings (run_id, file, line, value, warning)
+SELECT %(run_id)s, file, line, value, warning FROM stage_warnings;
 
 -- name: insert_rejects
 INSERT INTO quarantine (run_id, file, line, value, error, platform, detail)
@@ -109,6 +251,9 @@ INSERT INTO suppression_events (tenant, channel, address, reason, scope, action,
 SELECT tenant, channel, address, reason, scope,
        CASE WHEN sources = 0 THEN 'rolled_back' ELSE 'narrowed' END, %(run_id)s, %(now)s, 'rollback of run'
 FROM rollback_left;
+
+-- name: rollback_evidence
+DELETE FROM message_events WHERE run_id = %(run_id)s;
 
 -- name: rollback_delete
 DELETE FROM suppressions s USING rollback_left r

@@ -1,30 +1,54 @@
 -- Read-side queries: lookups, exports, run listings (PostgreSQL flavour of sql/duckdb/read.sql).
 
 -- name: check
--- check_inputs: a TEMP table (idx, channel, address) COPYed from the inputs. Returns the
+-- check_inputs: a TEMP table (idx, channel, address) COPYed from the inputs. Returns the active
 -- suppressions per input; the blocking rules are applied in Python (pipelines/lookup.py).
 SELECT i.idx, s.reason, s.scope
 FROM check_inputs i
 JOIN suppressions s
   ON s.tenant = %(tenant)s AND s.channel = i.channel AND s.address = i.address
-WHERE i.address IS NOT NULL;
+WHERE i.address IS NOT NULL AND s.lifted_at IS NULL;
+
+-- name: tokenize_check_inputs
+-- Where the tenant has erased addresses: an erased one matches by its token.
+UPDATE check_inputs c SET address = e.address
+FROM erased_addresses e
+WHERE e.tenant = %(tenant)s AND e.channel = c.channel AND c.address IS NOT NULL
+  AND e.address = 'hmac:' || encode(sha256(%(outer_pad)s || sha256(%(inner_pad)s || convert_to(c.address, 'UTF8'))), 'hex');
 
 -- name: check_few
 -- The same for a handful of inputs, passed as arrays: one round trip, one index probe each.
 SELECT i.idx, s.reason, s.scope
 FROM unnest(%(idx)s::bigint[], %(channel)s::text[], %(address)s::text[]) AS i(idx, channel, address)
 JOIN suppressions s
-  ON s.tenant = %(tenant)s AND s.channel = i.channel AND s.address = i.address;
+  ON s.tenant = %(tenant)s AND s.channel = i.channel AND s.address = i.address
+WHERE s.lifted_at IS NULL;
+
+-- name: check_few_keyed
+SELECT i.idx, s.reason, s.scope
+FROM (SELECT u.idx, u.channel, coalesce(e.address, u.address) AS address
+      FROM unnest(%(idx)s::bigint[], %(channel)s::text[], %(address)s::text[]) AS u(idx, channel, address)
+      LEFT JOIN erased_addresses e
+        ON e.tenant = %(tenant)s AND e.channel = u.channel
+       AND e.address = 'hmac:' || encode(sha256(%(outer_pad)s || sha256(%(inner_pad)s || convert_to(u.address, 'UTF8'))), 'hex')) i
+JOIN suppressions s
+  ON s.tenant = %(tenant)s AND s.channel = i.channel AND s.address = i.address
+WHERE s.lifted_at IS NULL;
 
 -- name: check_inputs
 CREATE TEMP TABLE check_inputs (idx bigint, channel text, address text) ON COMMIT DROP;
 
 -- name: export
--- COLLATE "C": byte order, as DuckDB sorts, whatever the database's locale.
-SELECT tenant, channel, address, reason, scope, source_platform,
-       first_seen_at, last_seen_at, address_hash, detail, created_run_id, last_run_id
-FROM suppressions WHERE tenant = %(tenant)s
-ORDER BY channel COLLATE "C", address COLLATE "C", reason COLLATE "C", scope COLLATE "C";
+-- Active suppressions; an erased address shows as its keyed hash only. COLLATE "C": byte
+-- order, as DuckDB sorts, whatever the database's locale.
+SELECT tenant, channel,
+       CASE WHEN address LIKE 'hmac:%%' THEN NULL ELSE address END AS address,
+       reason, scope, source_platform, first_seen_at, last_seen_at,
+       CASE WHEN address LIKE 'hmac:%%' THEN substr(address, 6) END AS address_hash,
+       detail, created_run_id, last_run_id
+FROM suppressions WHERE tenant = %(tenant)s AND lifted_at IS NULL
+ORDER BY channel COLLATE "C", CASE WHEN address LIKE 'hmac:%%' THEN NULL ELSE address END COLLATE "C",
+         reason COLLATE "C", scope COLLATE "C";
 
 -- name: runs
 SELECT run_id, tenant, kind, status, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
@@ -33,6 +57,14 @@ FROM import_runs WHERE tenant = %(tenant)s ORDER BY started_at DESC;
 
 -- name: run
 SELECT * FROM import_runs WHERE run_id = %(run_id)s;
+
+-- name: runs_since
+-- The cross-run report's input: runs of one tenant (or all, tenant NULL) since a time.
+SELECT run_id, tenant, kind, status, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
+       suppressions_added, suppressions_updated, error, options, summary
+FROM import_runs
+WHERE started_at >= %(since)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
+ORDER BY started_at, run_id COLLATE "C";
 
 -- name: run_files
 SELECT path, sha256, platform, kind, detected_why, rows_read, rows_rejected FROM run_files WHERE run_id = %(run_id)s;

@@ -32,12 +32,17 @@ def dagbag():
 
 
 def test_dag_files_exist():
-    assert any(p.name == "suppression_migration.py" for p in DAG_FILES)
+    names = {p.name for p in DAG_FILES}
+    assert {"suppression_migration.py", "suppression_nightly_sync.py"} <= names
 
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}, "\n".join(f"{k}:\n{v}" for k, v in dagbag.import_errors.items())
     assert "suppression_migration" in dagbag.dag_ids
+    assert "suppression_quality_report" in dagbag.dag_ids
+    assert "suppression_nightly_sync" in dagbag.dag_ids
+    # every DAG file defines the DAG it is named after, and nothing else
+    assert {d.dag_id for d in dagbag.dags.values()} == {p.stem for p in DAG_FILES}
 
 
 def test_every_dag_has_tags_and_retries(dagbag):
@@ -139,27 +144,94 @@ def _python_sources():
         yield from sorted(folder.rglob("*.py"))
 
 
+_ORM_MODULES = ("airflow.models", "airflow.settings", "airflow.utils.session")
+
+
+def orm_access(text: str) -> list[tuple[int, str]]:
+    """(line, what) for each way a source reaches Airflow's ORM / metadata DB: the patterns above,
+    plus what the syntax tree shows (`from airflow import settings, models`, aliased imports,
+    `importlib.import_module("airflow.models...")`)."""
+    hits = []
+    for label, pattern in ORM_PATTERNS.items():
+        for m in pattern.finditer(text):
+            hits.append((text.count("\n", 0, m.start()) + 1, label))
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom) and node.module == "airflow":
+            hits += [(node.lineno, f"from airflow import {a.name}") for a in node.names if a.name in ("models", "settings")]
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            hits += [(node.lineno, f"import {n}") for n in names if n.startswith(_ORM_MODULES)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith(_ORM_MODULES):
+            hits.append((node.lineno, f"module name {node.value!r}"))
+    return sorted(set(hits))
+
+
 def test_no_orm_or_metadata_db_access_in_dags_or_pipelines():
     hits = []
     for path in _python_sources():
-        text = path.read_text(encoding="utf-8")
-        for label, pattern in ORM_PATTERNS.items():
-            for m in pattern.finditer(text):
-                line = text.count("\n", 0, m.start()) + 1
-                hits.append(f"{path.relative_to(ROOT)}:{line}: {label}")
+        hits += [f"{path.relative_to(ROOT)}:{line}: {what}" for line, what in orm_access(path.read_text(encoding="utf-8"))]
     assert not hits, "direct Airflow metadata-DB access (fails under the scheduler in Airflow 3):\n" + "\n".join(hits)
 
 
-@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_parsing_a_dag_file_loads_no_heavy_libraries(path):
+@pytest.mark.parametrize("src", [
+    "from airflow.models import DagRun\n",
+    "from airflow.models.taskinstance import TaskInstance\n",
+    "import airflow.models.dagrun as dr\n",
+    "from airflow import settings\n",
+    "from airflow import models as m\n",
+    "import airflow.settings\nairflow.settings.Session()\n",
+    "from airflow.utils.session import create_session\n",
+    "import importlib\nimportlib.import_module('airflow.models.variable')\n",
+    "@provide_session\ndef f(session=None): ...\n",
+])
+def test_the_orm_check_catches_each_way_in(src):
+    assert orm_access(src), src
+
+
+def test_the_orm_check_allows_the_task_sdk():
+    src = ("from airflow.sdk import Connection, Variable, get_current_context\n"
+           "conn = Connection.get('x')\nmodel = 'a data model'\n")
+    assert orm_access(src) == []
+
+
+def parse_in_a_subprocess(path, watched) -> dict:
+    """Parse a DAG file as the DAG processor does; report the heavy libraries it loaded, and which of
+    the pipeline's files (under `watched`, where SUPPRESSION_* point) and sockets it touched."""
+    env = {**os.environ, "SUPPRESSION_STORE": str(watched / "s.duckdb"), "SUPPRESSION_SOURCES": str(watched / "s.toml"),
+           "SUPPRESSION_SYNC_DIR": str(watched / "pulled"), "SUPPRESSION_REPORTS_DIR": str(watched / "reports")}
     code = (
         "import json, runpy, sys\n"
+        "touched = []\n"
+        f"watched = {str(watched)!r}\n"
+        "def hook(event, args):\n"
+        "    if event == 'open' and isinstance(args[0], str) and args[0].startswith(watched):\n"
+        "        touched.append('open ' + args[0])\n"
+        "    elif event in ('socket.connect', 'socket.getaddrinfo'):\n"
+        "        touched.append(event + ' ' + repr(args[1:2]))\n"
+        "sys.addaudithook(hook)\n"
         f"runpy.run_path({str(path)!r})\n"
-        "print(json.dumps(sorted(m for m in ('polars', 'duckdb', 'great_expectations') if m in sys.modules)))\n"
+        "heavy = sorted(m for m in ('polars', 'duckdb', 'great_expectations') if m in sys.modules)\n"
+        "print(json.dumps({'heavy': heavy, 'touched': touched}))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), cwd=str(ROOT), timeout=120
-    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert loaded == [], f"parsing {path.name} imported {loaded}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_parsing_a_dag_file_does_no_work(path, tmp_path):
+    """Parsing (every 30 s in the DAG processor) loads no heavy library, and opens neither a file of
+    the pipeline's nor a socket: the store, the sources file and the pull folder are task business."""
+    found = parse_in_a_subprocess(path, tmp_path / "watched")
+    assert found == {"heavy": [], "touched": []}, f"parsing {path.name}: {found}"
+    assert not (tmp_path / "watched").exists()
+
+
+def test_the_parse_check_sees_top_level_work(tmp_path):
+    bad = tmp_path / "bad_dag.py"
+    bad.write_text("import os, socket\nimport polars\nopen(os.environ['SUPPRESSION_SOURCES'], 'a').close()\n"
+                   "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=0.1)\nexcept OSError:\n    pass\n")
+    (tmp_path / "watched").mkdir()
+    found = parse_in_a_subprocess(bad, tmp_path / "watched")
+    assert found["heavy"] == ["polars"]
+    assert any(t.startswith("open ") for t in found["touched"]) and any("socket" in t for t in found["touched"])

@@ -211,6 +211,25 @@ def test_directory_uri_and_dry_run(migration_dag, store_path, tmp_path):
     assert _export_keys(store_path) == set()
 
 
+def test_paths_as_one_uri_string(migration_dag, store_path, tmp_path):
+    """SPEC 4.2: `paths` is a list of files or a URI; a plain string is taken as the URI."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    shutil.copy(SAMPLES / "generic" / "no_header_crlf.txt", exports / "bounces.csv")
+    # explicit dry_run: dag.test() keeps the params of the DAG object's previous run conf
+    dr = migration_dag.test(run_conf={"tenant": TENANT, "paths": exports.as_uri() + "/*.csv", "dry_run": False})
+    assert str(dr.state) == "success", _states(dr)
+    summary = _xcom(dr, "load")
+    assert summary["status"] == "succeeded" and summary["suppressions_added"] > 0
+    assert [f["path"] for f in summary["files"]] == [str((exports / "bounces.csv").resolve())]
+    assert "alice@example.com" in {k[2] for k in _export_keys(store_path)}
+    for empty in ("", []):
+        with pytest.raises(ParamValidationError):
+            migration_dag.test(run_conf={"tenant": TENANT, "paths": empty})
+
+
 def test_unknown_format_fails_early_without_retry_and_loads_nothing(migration_dag, sample_files, store_path,
                                                                     unknown_format):
     conf = {"tenant": TENANT, "paths": [sample_files[0], str(unknown_format)]}

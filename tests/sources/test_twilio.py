@@ -6,7 +6,7 @@ import polars as pl
 from pipelines.readers import iter_inputs, read_table
 from pipelines.sources import events, generic
 from pipelines.sources.base import MapOptions, Probe
-from pipelines.sources.twilio import ADAPTER, OPT_OUT_KEYWORDS
+from pipelines.sources.twilio import ADAPTER, HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS
 from tests.conftest import SAMPLES
 
 DIR = SAMPLES / "twilio"
@@ -129,3 +129,22 @@ def test_email_message_log_is_not_twilio(tmp_path):
     path.write_text("From,To,Body\nnews@example.org,a@example.com,STOP\n")
     _, probe = load(path, tmp_path)
     assert ADAPTER.detect(probe) is None
+
+
+def test_opt_in_and_help_keywords_never_suppress_nor_lift(cli, tmp_path):
+    """Every opt-in and help keyword, in an opt-out file and as a whole inbound body, through ingest:
+    read and ignored; an earlier STOP from the same number stays."""
+    keywords = [*OPT_IN_KEYWORDS, *HELP_KEYWORDS]
+    opt_outs = tmp_path / "twilio_opt_outs.csv"
+    opt_outs.write_text("phone,sender,keyword,received_at\n+14155551000,+14155550100,STOP,2024-05-01T00:00:00Z\n"
+                        + "".join(f"+1415555{1001 + i},+14155550100,{k.lower()},2024-05-02T00:00:00Z\n" for i, k in enumerate(keywords)))
+    messages = tmp_path / "messages.csv"
+    messages.write_text("From,To,Body,DateSent,Direction\n"
+                        + "".join(f"+14155551000,+14155550100,{k.title()},2024-05-0{3 + i % 5}T00:00:00Z,inbound\n" for i, k in enumerate(keywords)))
+    result = cli("ingest", "--tenant", "t", "--json", opt_outs, messages)
+    assert result.code == 0, result.stderr
+    s = result.json()
+    assert s["rows_rejected"] == 0
+    assert s["rows_ignored"] == 2 * len(keywords)
+    exported = cli("export", "--tenant", "t").stdout.splitlines()[1:]
+    assert [line.split(",")[1:5] for line in exported] == [["sms", "+14155551000", "unsubscribe", "marketing"]]

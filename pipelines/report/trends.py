@@ -1,0 +1,230 @@
+"""Trends across runs, per tenant and source (SPEC 4.3): what a nightly feed normally brings, and
+the nights that stand out.
+
+A source is the platform of a run's files. Per (tenant, source, UTC day): rows in, rejects and
+runs; each day is compared with the median of the source's previous days with runs. Flags:
+- `zero_rows`: a day whose runs brought no rows (an empty pull, an empty file);
+- `volume_spike` / `volume_drop`: rows far above / below that median;
+- `reject_spike`: a reject rate far above that median;
+- `failed_run`: a run that failed or was refused;
+- `missed_runs` / `source_stopped`: a recurring source that skipped its usual days, or has not
+  come back since its last run.
+Skipped runs (the same input again) and dry runs change nothing and are not counted as volume.
+"""
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+
+from pipelines.errors import UsageError
+from pipelines.store import Store
+
+HISTORY_DAYS = 7  # a day is compared with the median of up to this many previous days with runs
+MIN_HISTORY = 3  # days with runs before a source counts as recurring and a day can be an outlier
+SPIKE_FACTOR = 3.0  # rows at or above 3x the median
+DROP_FACTOR = 0.2  # rows at or below a fifth of the median
+RATE_JUMP = 0.05  # a reject rate at least 5 points and twice above the median
+GAP_FACTOR = 1.5  # a gap between days with runs over 1.5x the usual one
+COUNTED = ("succeeded", "failed", "rolled_back")
+LOADED = ("succeeded", "rolled_back")
+
+_RELATIVE = re.compile(r"^(\d+)d$")
+
+
+def parse_since(text: str | None, now: datetime | None = None, default_days: int = 30) -> datetime:
+    """`YYYY-MM-DD`, an ISO 8601 time, or `Nd` (N days back); default `default_days` back."""
+    now = now or datetime.now(UTC)
+    if text is None or not text.strip():
+        return now - timedelta(days=default_days)
+    text = text.strip()
+    if m := _RELATIVE.match(text):
+        return now - timedelta(days=int(m.group(1)))
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r}: give a date (2026-11-01), an ISO time or a number of days (7d)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _day(value) -> date:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC).date() if value.tzinfo else value.date()
+
+
+def _run_rows(runs: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """(one row per run, one per run and source, one per run and reason) from the run records."""
+    per_run, per_source, per_reason = [], [], []
+    for run in runs:  # a few hundred run records, not rows of an export
+        s = run.get("summary") or {}
+        dry = bool(s.get("dry_run") or (run.get("options") or {}).get("dry_run"))
+        counted = run["status"] in COUNTED and not dry
+        files = s.get("files") or []
+        sources = list(dict.fromkeys(f.get("platform") or "unknown" for f in files)) or [s.get("source") or "unknown"]
+        day = _day(run["started_at"])
+        read, rejected = run.get("rows_read") or 0, run.get("rows_rejected") or 0
+        per_run.append({
+            "run_id": run["run_id"], "tenant": run["tenant"], "kind": run.get("kind"), "status": run["status"],
+            "dry_run": dry, "counted": counted, "started_at": run["started_at"].isoformat()
+            if isinstance(run["started_at"], datetime) else str(run["started_at"]),
+            "day": day.isoformat(), "sources": sources, "rows_read": read, "rows_rejected": rejected,
+            "reject_rate": round(rejected / read, 6) if read else 0.0,
+            "suppressions_added": run.get("suppressions_added") or 0, "error": run.get("error"),
+        })
+        if not counted:
+            continue
+        by_source: dict[str, list[int]] = {}
+        for f in files:
+            acc = by_source.setdefault(f.get("platform") or "unknown", [0, 0])
+            acc[0] += f.get("rows_read") or 0
+            acc[1] += f.get("rows_rejected") or 0
+        if not by_source:
+            by_source[sources[0]] = [read, rejected]
+        for source, (r, j) in by_source.items():
+            per_source.append({"run_id": run["run_id"], "tenant": run["tenant"], "source": source, "day": day,
+                               "rows_read": r, "rows_rejected": j, "failed": run["status"] == "failed"})
+        if run["status"] in LOADED:
+            for b in s.get("by_reason") or []:
+                per_reason.append({"tenant": run["tenant"], "day": day, "reason": b["reason"], "count": b["count"]})
+    return per_run, per_source, per_reason
+
+
+_SOURCE_SCHEMA = {"run_id": pl.String, "tenant": pl.String, "source": pl.String, "day": pl.Date,
+                  "rows_read": pl.Int64, "rows_rejected": pl.Int64, "failed": pl.Boolean}
+
+
+def _series(per_source: list[dict]) -> pl.DataFrame:
+    group = ["tenant", "source"]
+    prior = {"window_size": HISTORY_DAYS, "min_samples": MIN_HISTORY}
+    return (
+        pl.DataFrame(per_source, schema=_SOURCE_SCHEMA)
+        .group_by("tenant", "source", "day")
+        .agg(pl.col("run_id").n_unique().alias("runs"), pl.col("rows_read").sum(), pl.col("rows_rejected").sum(),
+             pl.col("failed").sum().alias("failed_runs"))
+        .sort("tenant", "source", "day")
+        .with_columns(
+            pl.when(pl.col("rows_read") > 0).then(pl.col("rows_rejected") / pl.col("rows_read"))
+            .otherwise(0.0).alias("reject_rate"),
+        )
+        .with_columns(
+            pl.col("rows_read").shift(1).rolling_median(**prior).over(group).alias("median_rows"),
+            pl.col("reject_rate").shift(1).rolling_median(**prior).over(group).alias("median_reject_rate"),
+            (pl.col("day") - pl.col("day").shift(1)).dt.total_days().over(group).alias("gap_days"),
+        )
+        .with_columns(pl.col("gap_days").median().over(group).alias("usual_gap"),
+                      pl.len().over(group).alias("days_with_runs"))
+    )
+
+
+def _flags(series: pl.DataFrame, per_run: list[dict], until: date) -> list[dict]:
+    median, rows, rate = pl.col("median_rows"), pl.col("rows_read"), pl.col("reject_rate")
+    rules = {
+        "zero_rows": rows == 0,
+        "volume_spike": (median > 0) & (rows >= median * SPIKE_FACTOR),
+        "volume_drop": (median > 0) & (rows > 0) & (rows <= median * DROP_FACTOR),
+        "reject_spike": pl.col("median_reject_rate").is_not_null()
+        & (rate >= pl.col("median_reject_rate") + RATE_JUMP) & (rate >= pl.col("median_reject_rate") * 2),
+        "missed_runs": (pl.col("days_with_runs") >= MIN_HISTORY)
+        & (pl.col("gap_days") > pl.max_horizontal(pl.col("usual_gap") * GAP_FACTOR, pl.lit(1.0))),
+    }
+    flags = []
+    for kind, rule in rules.items():  # a handful of rules, each over the whole series
+        for p in series.filter(rule.fill_null(False)).iter_rows(named=True):
+            flags.append({"tenant": p["tenant"], "source": p["source"], "day": p["day"].isoformat(), "kind": kind,
+                          "message": _message(kind, p)})
+    for r in per_run:
+        if r["counted"] and r["status"] == "failed":
+            for source in r["sources"]:
+                flags.append({"tenant": r["tenant"], "source": source, "day": r["day"], "kind": "failed_run",
+                              "run_id": r["run_id"], "message": f"run {r['run_id']} failed: {r['error'] or 'no reason recorded'}"})
+    last = (
+        series.group_by("tenant", "source")
+        .agg(pl.col("day").max().alias("last_day"), pl.col("usual_gap").first(), pl.len().alias("days"))
+        .filter((pl.col("days") >= MIN_HISTORY)
+                & ((pl.lit(until) - pl.col("last_day")).dt.total_days()
+                   > pl.max_horizontal(pl.col("usual_gap") * GAP_FACTOR, pl.lit(1.0))))
+        .sort("tenant", "source")
+    )
+    for p in last.iter_rows(named=True):
+        flags.append({"tenant": p["tenant"], "source": p["source"], "day": until.isoformat(), "kind": "source_stopped",
+                      "message": f"no run since {p['last_day']}; it usually runs every {p['usual_gap']:g} day(s)"})
+    return sorted(flags, key=lambda f: (f["tenant"], f["source"], f["day"], f["kind"]))
+
+
+def _message(kind: str, p: dict) -> str:
+    if kind == "zero_rows":
+        return f"no rows in {p['runs']} run(s)"
+    if kind in ("volume_spike", "volume_drop"):
+        return (f"{p['rows_read']:,} rows, {p['rows_read'] / p['median_rows']:.1f}x the median of the previous days "
+                f"({p['median_rows']:,g})")
+    if kind == "reject_spike":
+        return f"{p['reject_rate']:.1%} rejected, against a median of {p['median_reject_rate']:.1%}"
+    return f"{p['gap_days'] - 1:g} day(s) without a run before this one (usually every {p['usual_gap']:g})"
+
+
+def build_trends(store: Store, since: datetime, until: datetime | None = None, tenant: str | None = None) -> dict:
+    """The cross-run report of one tenant (or all) from `since` to `until` (default now)."""
+    until = until or datetime.now(UTC)
+    runs = [r for r in store.runs_since(since, tenant) if r["started_at"] <= until]
+    per_run, per_source, per_reason = _run_rows(runs)
+    series = _series(per_source)
+    until_day = until.astimezone(UTC).date()
+    flags = _flags(series, per_run, until_day)
+    flag_count = {}
+    for f in flags:
+        flag_count[(f["tenant"], f["source"])] = flag_count.get((f["tenant"], f["source"]), 0) + 1
+    stopped = {(f["tenant"], f["source"]) for f in flags if f["kind"] == "source_stopped"}
+    sources = (
+        series.group_by("tenant", "source")
+        .agg(pl.len().alias("days_with_runs"), pl.col("runs").sum(), pl.col("day").min().alias("first_day"),
+             pl.col("day").max().alias("last_day"), pl.col("rows_read").sum(), pl.col("rows_rejected").sum(),
+             pl.col("rows_read").median().alias("median_rows"))
+        .with_columns(pl.when(pl.col("rows_read") > 0).then(pl.col("rows_rejected") / pl.col("rows_read"))
+                      .otherwise(0.0).round(6).alias("reject_rate"))
+        .sort("tenant", "source")
+        .to_dicts()
+    )
+    for s in sources:
+        key = (s["tenant"], s["source"])
+        s["recurring"] = s["days_with_runs"] >= MIN_HISTORY
+        s["status"] = "stopped" if key in stopped else "flagged" if flag_count.get(key) else "ok"
+        s["flags"] = flag_count.get(key, 0)
+        s["first_day"], s["last_day"] = s["first_day"].isoformat(), s["last_day"].isoformat()
+    mix = (
+        pl.DataFrame(per_reason, schema={"tenant": pl.String, "day": pl.Date, "reason": pl.String, "count": pl.Int64})
+        .group_by("tenant", "day", "reason").agg(pl.col("count").sum())
+        .sort("tenant", "day", "count", "reason", descending=[False, False, True, False])
+    )
+    reason_mix = [
+        {"tenant": t, "day": d.isoformat(), "reasons": dict(zip(reasons, counts, strict=True))}
+        for t, d, reasons, counts in mix.group_by("tenant", "day", maintain_order=True)
+        .agg("reason", "count").iter_rows()
+    ]
+    first = min((date.fromisoformat(r["day"]) for r in per_run), default=until_day)
+    start = max(first, since.astimezone(UTC).date())
+    days = [(start + timedelta(days=i)).isoformat() for i in range((until_day - start).days + 1)]
+    return {
+        "report": "trends",
+        "tenant": tenant,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(),
+        "thresholds": {"history_days": HISTORY_DAYS, "min_history": MIN_HISTORY, "spike_factor": SPIKE_FACTOR,
+                       "drop_factor": DROP_FACTOR, "reject_rate_jump": RATE_JUMP, "gap_factor": GAP_FACTOR},
+        "days": days,
+        "runs": list(reversed(per_run)),
+        "series": [
+            {**p, "day": p["day"].isoformat(), "reject_rate": round(p["reject_rate"], 6)}
+            for p in series.drop("days_with_runs", "usual_gap").to_dicts()
+        ],
+        "sources": sources,
+        "reason_mix": reason_mix,
+        "flags": flags,
+    }
+
+
+def recent_tenants(store: Store, since: datetime) -> list[str]:
+    """Tenants with a run since `since`: the ones whose trends a new load may have changed."""
+    return sorted({r["tenant"] for r in store.runs_since(since)})

@@ -1,0 +1,196 @@
+"""Tenant sources for the nightly sync: a TOML file (`--sources FILE`, else $SUPPRESSION_SOURCES).
+
+    [defaults]                      # options for every source that does not set its own (optional)
+    overlap_hours = 6
+
+    [[sources]]
+    tenant = "acme"
+    name = "sendgrid"               # unique per tenant: the watermark is kept per (tenant, name)
+    platform = "sendgrid"
+    credentials = "env:ACME_SENDGRID_API_KEY"   # or "airflow:acme_sendgrid" (an Airflow connection)
+    options = { lists = ["bounces", "spam_reports"] }
+
+`config/sources.example.toml` shows every platform. A mistake is one line naming the file and
+the entry. The file holds references to credentials, never a secret: they are resolved only when
+a source is pulled, from the environment or from an Airflow connection (password, else extra
+`api_key`; login and extra where a platform needs them, e.g. SES).
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+from pipelines.errors import UsageError
+from pipelines.sync import PLATFORMS, client_class
+from pipelines.sync.base import COMMON_OPTIONS, Credentials, Option, Source
+
+ENV_VAR = "SUPPRESSION_SOURCES"
+SOURCE_KEYS = ("tenant", "name", "platform", "credentials", "options")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_CREDENTIALS = re.compile(r"(env|airflow):([A-Za-z_][A-Za-z0-9_.-]*)")
+
+
+def sources_path(explicit: str | os.PathLike | None = None) -> Path:
+    value = explicit or os.environ.get(ENV_VAR)
+    if not value:
+        raise UsageError(f"name the sources file with --sources or ${ENV_VAR} (see config/sources.example.toml)")
+    return Path(value)
+
+
+def _check(where: str, name: str, spec: Option, value):
+    """The option's value, checked against its spec (ints are taken where floats are meant)."""
+    def bad(why: str):
+        return UsageError(f"{where}: option {name} {why}")
+
+    if spec.kind is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            raise bad("must be a non-empty list of strings")
+        items = value
+    elif spec.kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad(f"must be a number, not {value!r}")
+        value = float(value)
+        items = []
+    elif spec.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad(f"must be a whole number, not {value!r}")
+        items = []
+    elif spec.kind is bool:
+        if not isinstance(value, bool):
+            raise bad(f"must be true or false, not {value!r}")
+        items = []
+    else:
+        if not isinstance(value, str) or not value.strip():
+            raise bad("must be a non-empty string")
+        items = [value]
+    if spec.minimum is not None and not isinstance(value, list | str) and value < spec.minimum:
+        raise bad(f"must be at least {spec.minimum:g}")
+    if spec.maximum is not None and not isinstance(value, list | str) and value > spec.maximum:
+        raise bad(f"must be at most {spec.maximum:g}")
+    for item in items:
+        if spec.choices is not None and item not in spec.choices:
+            raise bad(f"has {item!r}; known: {', '.join(spec.choices)}")
+        if spec.pattern is not None and not re.fullmatch(spec.pattern, item):
+            raise bad(f"has {item!r}, which is not a valid value")
+    if spec.kind is list:
+        value = list(dict.fromkeys(value))
+    return value
+
+
+def _options(where: str, platform: str, given: dict, defaults: dict) -> dict:
+    specs = {**COMMON_OPTIONS, **client_class(platform).options}
+    unknown = sorted(set(given) - set(specs))
+    if unknown:
+        raise UsageError(f"{where}: unknown option {unknown[0]!r} for {platform} (known: {', '.join(sorted(specs))})")
+    options = {}
+    for name, spec in specs.items():
+        if name in given:
+            options[name] = _check(where, name, spec, given[name])
+        elif name in defaults:
+            options[name] = defaults[name]
+        elif spec.required:
+            raise UsageError(f"{where}: option {name} is required for {platform} ({spec.help})")
+        else:
+            options[name] = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+    return options
+
+
+def parse_sources(doc: dict, path: str) -> list[Source]:
+    unknown = sorted(set(doc) - {"defaults", "sources"})
+    if unknown:
+        raise UsageError(f"{path}: unknown table {unknown[0]!r} (expected [defaults] and [[sources]])")
+    raw_defaults = doc.get("defaults", {})
+    if not isinstance(raw_defaults, dict):
+        raise UsageError(f"{path}: [defaults] must be a table")
+    extra = sorted(set(raw_defaults) - set(COMMON_OPTIONS))
+    if extra:
+        raise UsageError(f"{path}: [defaults] has {extra[0]!r}; defaults take only {', '.join(COMMON_OPTIONS)}")
+    defaults = {k: _check(f"{path}: [defaults]", k, COMMON_OPTIONS[k], v) for k, v in raw_defaults.items()}
+    entries = doc.get("sources", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UsageError(f"{path}: sources must be an array of tables ([[sources]])")
+    found: list[Source] = []
+    seen: dict[tuple[str, str], str] = {}
+    for number, entry in enumerate(entries, start=1):
+        where = f"{path}: [[sources]] #{number}"
+        if isinstance(entry.get("tenant"), str) and isinstance(entry.get("name"), str):
+            where += f" ({entry['tenant']}/{entry['name']})"
+        unknown = sorted(set(entry) - set(SOURCE_KEYS))
+        if unknown:
+            raise UsageError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(SOURCE_KEYS)}; "
+                             "platform options go under options)")
+        for key in ("tenant", "name", "platform", "credentials"):
+            value = entry.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise UsageError(f"{where}: {key} is missing or empty")
+        tenant, name, platform, credentials = (entry[k].strip() for k in ("tenant", "name", "platform", "credentials"))
+        if not _NAME.fullmatch(name):
+            raise UsageError(f"{where}: name {name!r} may hold letters, digits, '.', '_' and '-' only")
+        if platform not in PLATFORMS:
+            raise UsageError(f"{where}: platform {platform!r} has no API client (known: {', '.join(PLATFORMS)})")
+        if not _CREDENTIALS.fullmatch(credentials):
+            raise UsageError(f"{where}: credentials must be a reference, env:VARIABLE or airflow:connection_id "
+                             "(never the key itself)")
+        options = entry.get("options", {})
+        if not isinstance(options, dict):
+            raise UsageError(f"{where}: options must be a table")
+        if (tenant, name) in seen:
+            raise UsageError(f"{where}: source {name!r} of tenant {tenant!r} is configured twice (also {seen[(tenant, name)]})")
+        seen[(tenant, name)] = where.split(": ", 1)[1]
+        found.append(Source(tenant, name, platform, credentials, _options(where, platform, options, defaults),
+                            where.split(" (")[0]))
+    return found
+
+
+def load_sources(path: str | os.PathLike) -> list[Source]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such sources file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    return parse_sources(doc, str(path))
+
+
+def select(sources: list[Source], tenant: str | None = None, name: str | None = None, origin: str = "") -> list[Source]:
+    """The sources of one tenant (all when None), optionally one by name; unknown ones are refused."""
+    chosen = [s for s in sources if tenant is None or s.tenant == tenant]
+    if tenant is not None and not chosen:
+        raise UsageError(f"{origin or 'the sources file'}: no sources for tenant {tenant!r}")
+    if name is not None:
+        chosen = [s for s in chosen if s.name == name]
+        if not chosen:
+            raise UsageError(f"{origin or 'the sources file'}: tenant {tenant!r} has no source {name!r}")
+    return chosen
+
+
+def resolve_credentials(source: Source) -> Credentials:
+    """The secret behind a source's reference: an environment variable or an Airflow connection."""
+    kind, _, ref = source.credentials.partition(":")
+    if kind == "env":
+        value = (os.environ.get(ref) or "").strip()
+        if not value:
+            raise UsageError(f"{source.label}: environment variable {ref} is not set (credentials {source.credentials})")
+        return Credentials(value)
+    try:
+        from airflow.sdk import Connection
+    except Exception:  # noqa: BLE001 - Airflow missing or broken: say what the reference needs
+        raise UsageError(f"{source.label}: credentials {source.credentials} need Airflow (or use env:VARIABLE)") from None
+    try:
+        conn = Connection.get(ref)
+    except Exception as exc:  # noqa: BLE001 - not defined, no secrets backend; the text may hold a URI
+        raise UsageError(f"{source.label}: Airflow connection {ref!r} is not available ({type(exc).__name__})") from None
+    extra = dict(getattr(conn, "extra_dejson", None) or {})
+    secret = conn.password or extra.pop("api_key", None)
+    if not secret:
+        raise UsageError(f"{source.label}: Airflow connection {ref!r} has no password (or extra api_key)")
+    return Credentials(str(secret), conn.login or None, extra)

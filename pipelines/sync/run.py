@@ -1,0 +1,185 @@
+"""One night of a source: the window from its stored watermark, the pull, the load.
+
+The steps are separate so the DAG can fan pulls out (they never touch the store) and funnel the
+loads through one writer; `sync_source` does all of them in one process (the CLI, one task).
+
+- The window starts `overlap_hours` before the watermark: records that reach a platform's list
+  late, clocks that disagree. Loading the overlap again changes nothing.
+- The new watermark is the time the pull started. The load writes it in the load's own
+  transaction, so a failed pull or load leaves the old one and the next night re-pulls from it.
+- A night with nothing new still loads: a succeeded run with no rows, and the watermark moves on.
+  A pull identical to one loaded before is skipped as a duplicate, and the watermark moves on too.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pipelines.errors import UserError
+from pipelines.sync import client_class
+from pipelines.sync.base import Credentials, Source, Window
+from pipelines.sync.config import resolve_credentials
+
+STATS_KEYS = ("requests", "pages", "retries", "rate_limited", "transient_errors", "waited_seconds")
+
+
+def format_watermark(value: datetime) -> str:
+    """Fixed-width UTC ISO text: two watermarks compare as text as they do as times."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_watermark(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def window_for(source: Source, old_watermark: str | None, now: datetime) -> Window:
+    old = parse_watermark(old_watermark)
+    since = None if old is None else old - timedelta(hours=source.options.get("overlap_hours") or 0)
+    return Window(since, now)
+
+
+def plan(sources: list[Source], store) -> list[dict]:
+    """One job per source: the source (its credentials only as a reference) and its watermark."""
+    return [{"source": s.to_dict(), "old_watermark": store.watermark(s.tenant, s.name)} for s in sources]
+
+
+def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[float], None] = time.sleep,
+         credentials: Credentials | None = None) -> dict:
+    """Pull one job's window into files under `out` (emptied first); no store access.
+
+    Raises SyncError (`.stats` attached) when the platform fails past the retries or refuses.
+    """
+    source = Source.from_dict(job["source"])
+    now = now or datetime.now(UTC)
+    window = window_for(source, job.get("old_watermark"), now)
+    if out.exists():  # an earlier try's files
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    client = client_class(source.platform)(source, credentials or resolve_credentials(source), sleep=sleep)
+    try:
+        files = client.pull(window, out)
+    except UserError as exc:
+        exc.stats = {"records": client.records, **client.stats.as_dict(),
+                     "since": format_watermark(window.since) if window.since else None}
+        raise
+    finally:
+        client.close()
+    return {
+        **job,
+        "since": format_watermark(window.since) if window.since else None,
+        "new_watermark": format_watermark(window.until),
+        "files": [str(f) for f in files],
+        "records": client.records,
+        **client.stats.as_dict(),
+    }
+
+
+def load(pulled: dict, store) -> dict:
+    """Load one pulled source through the one ingest path; the watermark moves in its transaction."""
+    from pipelines.ingest import IngestRequest, ingest
+    from pipelines.store import Store, open_store
+
+    source = Source.from_dict(pulled["source"])
+    missing = [f for f in pulled["files"] if not Path(f).exists()]
+    if missing:
+        raise UserError(f"{source.label}: pulled file {missing[0]} is not here; pulls and loads on different "
+                        "machines need SUPPRESSION_SYNC_DIR on storage they share")
+    req = IngestRequest(
+        tenant=source.tenant,
+        paths=list(pulled["files"]),
+        platform=source.platform,
+        default_region=source.options.get("default_region"),
+        max_reject_rate=source.options["max_reject_rate"],
+        watermarks={source.name: pulled["new_watermark"]},
+    )
+    own = not isinstance(store, Store)
+    st = open_store(store) if own else store
+    try:
+        summary = ingest(req, st)
+        stored = st.watermark(source.tenant, source.name)
+    finally:
+        if own:
+            st.close()
+    return {**pulled, "status": summary["status"], "ingest": _public(summary), "new_watermark": stored}
+
+
+def _public(summary: dict) -> dict:
+    import json
+
+    keep = {k: v for k, v in summary.items() if k not in ("reject_examples",)}
+    return json.loads(json.dumps(keep, default=str))
+
+
+def result_of(pulled_or_job: dict) -> dict:
+    """The per-source report (`suppress sync --json`, the DAG's logs)."""
+    source = pulled_or_job["source"]
+    out = {
+        "tenant": source["tenant"],
+        "source": source["name"],
+        "platform": source["platform"],
+        "status": pulled_or_job.get("status", "failed"),
+        "old_watermark": pulled_or_job.get("old_watermark"),
+        "new_watermark": pulled_or_job.get("new_watermark", pulled_or_job.get("old_watermark")),
+        "since": pulled_or_job.get("since"),
+        "records": pulled_or_job.get("records", 0),
+        **{k: pulled_or_job.get(k, 0) for k in STATS_KEYS},
+        "files": [Path(f).name for f in pulled_or_job.get("files", [])],
+    }
+    if "ingest" in pulled_or_job:
+        out["ingest"] = pulled_or_job["ingest"]
+    if "error" in pulled_or_job:
+        out["error"] = pulled_or_job["error"]
+    return out
+
+
+def sync_source(source: Source, store, now: datetime | None = None, sleep: Callable[[float], None] = time.sleep,
+                workdir: Path | None = None) -> dict:
+    """Plan, pull and load one source in this process; returns its report (raises on failure)."""
+    from pipelines.store import Store, open_store
+
+    own = not isinstance(store, Store)
+    st = open_store(store) if own else store
+    try:
+        [job] = plan([source], st)
+        with tempfile.TemporaryDirectory(prefix="suppress-sync-", dir=workdir) as tmp:
+            pulled = pull(job, Path(tmp) / source.name, now=now, sleep=sleep)
+            try:
+                return result_of(load(pulled, st))
+            except UserError as exc:  # refused: the report still says what was pulled
+                exc.stats = {k: pulled[k] for k in ("records", "since", "files", *STATS_KEYS)}
+                raise
+    finally:
+        if own:
+            st.close()
+
+
+def sync_tenant(sources: list[Source], store, now: datetime | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> tuple[list[dict], list[UserError]]:
+    """Every source in turn; one that fails does not stop the others. Returns (reports, errors)."""
+    from pipelines.store import Store, open_store
+
+    own = not isinstance(store, Store)
+    st = open_store(store) if own else store
+    reports, errors = [], []
+    try:
+        for source in sources:
+            try:
+                reports.append(sync_source(source, st, now=now, sleep=sleep))
+            except UserError as exc:
+                errors.append(exc)
+                old = st.watermark(source.tenant, source.name)
+                failed = {"source": source.to_dict(), "old_watermark": old, "error": str(exc), **getattr(exc, "stats", {})}
+                if getattr(exc, "summary", None):  # the load ran and was refused: its run summary
+                    failed["ingest"] = _public(exc.summary)
+                reports.append(result_of(failed))
+    finally:
+        if own:
+            st.close()
+    return reports, errors

@@ -1,0 +1,349 @@
+-- Contacts and enforcement (SPEC 3): status derivation, the one contact insert path, erasure,
+-- explicit lifting. $tenant, $run_id, $now are parameters; temp tables carry the sets.
+
+-- name: has_erasures
+SELECT count(*) > 0 FROM erased_addresses WHERE tenant = $tenant;
+
+-- name: derive_status
+-- What the suppressions say for each contact of `status_input` (contact_id, email_key,
+-- phone_key): a blocking reason on a channel suppresses that channel; an unsubscribe for
+-- marketing (on either channel) takes marketing consent away. Lifted suppressions block nothing.
+CREATE OR REPLACE TEMP TABLE derived_status AS
+WITH hits AS (
+    SELECT i.contact_id, s.channel, s.reason, s.scope
+    FROM status_input i JOIN suppressions s
+      ON s.tenant = $tenant AND s.channel = 'email' AND s.address = i.email_key
+    WHERE s.lifted_at IS NULL
+    UNION ALL
+    SELECT i.contact_id, s.channel, s.reason, s.scope
+    FROM status_input i JOIN suppressions s
+      ON s.tenant = $tenant AND s.channel = 'sms' AND s.address = i.phone_key
+    WHERE s.lifted_at IS NULL
+)
+SELECT i.contact_id,
+       CASE WHEN bool_or(h.channel = 'email' AND r.blocks_all) THEN 'suppressed' ELSE 'active' END AS email_status,
+       CASE WHEN bool_or(h.channel = 'sms' AND r.blocks_all) THEN 'suppressed' ELSE 'active' END AS sms_status,
+       coalesce(bool_or(h.reason = 'unsubscribe' AND h.scope IN ('marketing', 'all')), false) AS unsubscribed
+FROM status_input i
+LEFT JOIN hits h ON h.contact_id = i.contact_id
+LEFT JOIN suppression_reasons r ON r.reason = h.reason
+GROUP BY i.contact_id;
+
+-- name: status_input_from_run
+-- The contacts whose address this run's load suppressed or strengthened.
+CREATE OR REPLACE TEMP TABLE status_input AS
+SELECT c.contact_id, c.email_key, c.phone_key
+FROM contacts c
+WHERE c.tenant = $tenant
+  AND (c.email_key IN (SELECT address FROM stage_changes WHERE channel = 'email'
+                       UNION ALL SELECT address FROM soft_bounce_blocks)
+       OR c.phone_key IN (SELECT address FROM stage_changes WHERE channel = 'sms'));
+
+-- name: status_input_for_address
+CREATE OR REPLACE TEMP TABLE status_input AS
+SELECT c.contact_id, c.email_key, c.phone_key
+FROM contacts c
+WHERE c.tenant = $tenant
+  AND ((c.email_key = $address AND $channel = 'email') OR (c.phone_key = $address AND $channel = 'sms'));
+
+-- name: status_input_from_rollback
+CREATE OR REPLACE TEMP TABLE status_input AS
+SELECT c.contact_id, c.email_key, c.phone_key
+FROM contacts c
+WHERE c.tenant = $tenant
+  AND (c.email_key IN (SELECT address FROM rollback_keys WHERE channel = 'email')
+       OR c.phone_key IN (SELECT address FROM rollback_keys WHERE channel = 'sms')
+       OR c.contact_id IN (SELECT contact_id FROM contact_events WHERE tenant = $tenant AND run_id = $run_id));
+
+-- name: changes_tighten
+-- After a load: statuses and consent only ever tighten (an import never makes a contact sendable).
+CREATE OR REPLACE TEMP TABLE contact_changes AS
+SELECT c.contact_id, 'email_status' AS field, c.email_status AS old_value, 'suppressed' AS new_value
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND d.email_status = 'suppressed' AND c.email_status <> 'suppressed'
+UNION ALL
+SELECT c.contact_id, 'sms_status', c.sms_status, 'suppressed'
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND d.sms_status = 'suppressed' AND c.sms_status <> 'suppressed'
+UNION ALL
+SELECT c.contact_id, 'marketing_consent', c.marketing_consent, 'unsubscribed'
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND d.unsubscribed AND c.marketing_consent <> 'unsubscribed';
+
+-- name: changes_recompute
+-- After an explicit lift or a rollback: statuses follow the suppressions both ways; consent is
+-- taken away where an unsubscribe remains, and a rolled-back run's own consent changes are undone
+-- where nothing else holds them (resubscribe gives consent back in `changes_resubscribe`).
+CREATE OR REPLACE TEMP TABLE contact_changes AS
+SELECT c.contact_id, 'email_status' AS field, c.email_status AS old_value, d.email_status AS new_value
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND c.email_status <> d.email_status
+UNION ALL
+SELECT c.contact_id, 'sms_status', c.sms_status, d.sms_status
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND c.sms_status <> d.sms_status
+UNION ALL
+SELECT c.contact_id, 'marketing_consent', c.marketing_consent, 'unsubscribed'
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND d.unsubscribed AND c.marketing_consent <> 'unsubscribed'
+UNION ALL
+SELECT c.contact_id, 'marketing_consent', c.marketing_consent, arg_max(e.old_value, e.recorded_at)
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+JOIN contact_events e ON e.tenant = c.tenant AND e.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND NOT d.unsubscribed AND e.run_id = $run_id AND e.field = 'marketing_consent'
+  AND c.marketing_consent = 'unsubscribed' AND e.new_value = 'unsubscribed'
+GROUP BY c.contact_id, c.marketing_consent;
+
+-- name: changes_resubscribe
+-- Double opt-in confirmed: contacts of the address get their consent back, unless another
+-- unsubscribe (the other channel) still holds.
+CREATE OR REPLACE TEMP TABLE contact_changes AS
+SELECT c.contact_id, 'email_status' AS field, c.email_status AS old_value, d.email_status AS new_value
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND c.email_status <> d.email_status
+UNION ALL
+SELECT c.contact_id, 'sms_status', c.sms_status, d.sms_status
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND c.sms_status <> d.sms_status
+UNION ALL
+SELECT c.contact_id, 'marketing_consent', c.marketing_consent, 'subscribed'
+FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+WHERE c.tenant = $tenant AND NOT d.unsubscribed AND c.marketing_consent <> 'subscribed';
+
+-- name: apply_contact_changes
+UPDATE contacts c
+SET email_status      = coalesce(x.email_status, c.email_status),
+    sms_status        = coalesce(x.sms_status, c.sms_status),
+    marketing_consent = coalesce(x.marketing_consent, c.marketing_consent),
+    updated_at        = $now,
+    updated_run_id    = coalesce($run_id, c.updated_run_id)
+FROM (SELECT contact_id,
+             max(new_value) FILTER (WHERE field = 'email_status')      AS email_status,
+             max(new_value) FILTER (WHERE field = 'sms_status')        AS sms_status,
+             max(new_value) FILTER (WHERE field = 'marketing_consent') AS marketing_consent
+      FROM contact_changes GROUP BY contact_id) x
+WHERE c.tenant = $tenant AND c.contact_id = x.contact_id;
+
+-- name: record_contact_changes
+INSERT INTO contact_events (tenant, contact_id, field, old_value, new_value, run_id, recorded_at, detail)
+SELECT $tenant, contact_id, field, old_value, new_value, $run_id, $now, $detail FROM contact_changes;
+
+-- name: contact_change_counts
+SELECT count(DISTINCT contact_id),
+       count(*) FILTER (WHERE field = 'email_status' AND new_value = 'suppressed'),
+       count(*) FILTER (WHERE field = 'sms_status' AND new_value = 'suppressed'),
+       count(*) FILTER (WHERE field = 'marketing_consent' AND new_value = 'unsubscribed')
+FROM contact_changes;
+
+-- name: stage_contacts
+-- A contacts import, normalized by the library: (line, contact_id, email, phone, consent_in, attributes).
+CREATE OR REPLACE TEMP TABLE stage_contacts AS
+SELECT contact_id, email, phone, consent_in, attributes, email AS email_key, phone AS phone_key
+FROM read_parquet($contacts);
+
+-- name: tokenize_contact_emails
+-- Addresses erased earlier match their suppressions by token.
+UPDATE stage_contacts t SET email_key = e.address
+FROM erased_addresses e
+WHERE e.tenant = $tenant AND e.channel = 'email' AND t.email IS NOT NULL
+  AND e.address = 'hmac:' || address_hmac(t.email);
+
+-- name: tokenize_contact_phones
+UPDATE stage_contacts t SET phone_key = e.address
+FROM erased_addresses e
+WHERE e.tenant = $tenant AND e.channel = 'sms' AND t.phone IS NOT NULL
+  AND e.address = 'hmac:' || address_hmac(t.phone);
+
+-- name: status_input_from_stage
+CREATE OR REPLACE TEMP TABLE status_input AS SELECT contact_id, email_key, phone_key FROM stage_contacts;
+
+-- name: contact_plan
+-- Statuses come from the suppressions. Consent: an unsubscribe takes it; a contact that lost it
+-- (or waits for double opt-in) keeps that state whatever the file says; an address that belonged
+-- to a deleted contact needs double opt-in again; else the file's value, else what was known.
+CREATE OR REPLACE TEMP TABLE contact_plan AS
+SELECT t.contact_id, t.email, t.phone, t.email_key, t.phone_key, t.attributes,
+       d.email_status, d.sms_status,
+       CASE WHEN d.unsubscribed THEN 'unsubscribed'
+            WHEN c.marketing_consent IN ('unsubscribed', 'pending_double_opt_in') THEN c.marketing_consent
+            WHEN t.email_key LIKE 'hmac:%' OR t.phone_key LIKE 'hmac:%' THEN 'pending_double_opt_in'
+            WHEN t.consent_in IS NOT NULL THEN t.consent_in
+            ELSE coalesce(c.marketing_consent, 'unknown') END AS marketing_consent,
+       c.contact_id IS NULL AS is_new,
+       c.email AS old_email, c.phone AS old_phone, c.attributes::VARCHAR AS old_attributes,
+       c.email_status AS old_email_status, c.sms_status AS old_sms_status, c.marketing_consent AS old_consent
+FROM stage_contacts t
+JOIN derived_status d ON d.contact_id = t.contact_id
+LEFT JOIN contacts c ON c.tenant = $tenant AND c.contact_id = t.contact_id;
+
+-- name: insert_contacts
+INSERT INTO contacts (tenant, contact_id, email, phone, email_key, phone_key, email_status, sms_status,
+                      marketing_consent, attributes, created_at, updated_at, created_run_id, updated_run_id)
+SELECT $tenant, contact_id, email, phone, email_key, phone_key, email_status, sms_status,
+       marketing_consent, attributes, $now, $now, $run_id, $run_id
+FROM contact_plan WHERE is_new;
+
+-- name: update_contacts
+UPDATE contacts c
+SET email = p.email, phone = p.phone, email_key = p.email_key, phone_key = p.phone_key,
+    email_status = p.email_status, sms_status = p.sms_status, marketing_consent = p.marketing_consent,
+    attributes = p.attributes, updated_at = $now, updated_run_id = $run_id
+FROM contact_plan p
+WHERE c.tenant = $tenant AND c.contact_id = p.contact_id AND NOT p.is_new
+  AND (p.email IS DISTINCT FROM p.old_email OR p.phone IS DISTINCT FROM p.old_phone
+       OR p.attributes IS DISTINCT FROM p.old_attributes OR p.email_status <> p.old_email_status
+       OR p.sms_status <> p.old_sms_status OR p.marketing_consent <> p.old_consent);
+
+-- name: contact_plan_events
+INSERT INTO contact_events (tenant, contact_id, field, old_value, new_value, run_id, recorded_at, detail)
+SELECT $tenant, contact_id, 'created', NULL,
+       email_status || ' / ' || sms_status || ' / ' || marketing_consent, $run_id, $now, NULL
+FROM contact_plan WHERE is_new
+UNION ALL
+SELECT $tenant, contact_id, 'email_status', old_email_status, email_status, $run_id, $now, NULL
+FROM contact_plan WHERE NOT is_new AND email_status <> old_email_status
+UNION ALL
+SELECT $tenant, contact_id, 'sms_status', old_sms_status, sms_status, $run_id, $now, NULL
+FROM contact_plan WHERE NOT is_new AND sms_status <> old_sms_status
+UNION ALL
+SELECT $tenant, contact_id, 'marketing_consent', old_consent, marketing_consent, $run_id, $now, NULL
+FROM contact_plan WHERE NOT is_new AND marketing_consent <> old_consent;
+
+-- name: contact_plan_counts
+SELECT count(*) FILTER (WHERE is_new),
+       count(*) FILTER (WHERE NOT is_new AND (email IS DISTINCT FROM old_email OR phone IS DISTINCT FROM old_phone
+                                              OR attributes IS DISTINCT FROM old_attributes
+                                              OR email_status <> old_email_status OR sms_status <> old_sms_status
+                                              OR marketing_consent <> old_consent)),
+       count(*) FILTER (WHERE is_new AND (email_status = 'suppressed' OR sms_status = 'suppressed'
+                                          OR marketing_consent IN ('unsubscribed', 'pending_double_opt_in'))),
+       count(*) FILTER (WHERE marketing_consent = 'pending_double_opt_in' AND (is_new OR old_consent <> marketing_consent))
+FROM contact_plan;
+
+-- name: contacts
+SELECT contact_id AS id, email, phone, email_status, sms_status, marketing_consent,
+       created_at, updated_at, attributes::VARCHAR AS attributes
+FROM contacts WHERE tenant = $tenant
+ORDER BY contact_id;
+
+-- name: select_by_ids
+-- `erase_ids` (contact_id) is registered by the caller.
+CREATE OR REPLACE TEMP TABLE erase_set AS
+SELECT c.* FROM contacts c
+WHERE c.tenant = $tenant AND c.contact_id IN (SELECT contact_id FROM erase_ids);
+
+-- name: select_hard_bounced
+-- Segment `hard_bounced`: contacts whose email has an active hard bounce.
+CREATE OR REPLACE TEMP TABLE erase_set AS
+SELECT c.* FROM contacts c
+WHERE c.tenant = $tenant AND c.email_key IN (
+    SELECT address FROM suppressions
+    WHERE tenant = $tenant AND channel = 'email' AND reason = 'hard_bounce' AND lifted_at IS NULL);
+
+-- name: erase_set_rows
+SELECT contact_id AS id, email, phone, email_status, sms_status, marketing_consent,
+       created_at, updated_at, attributes::VARCHAR AS attributes
+FROM erase_set ORDER BY contact_id;
+
+-- name: erase_map
+-- The deleted contacts' addresses and their tokens (already-erased ones are tokens already).
+CREATE OR REPLACE TEMP TABLE erase_map AS
+SELECT DISTINCT channel, address, 'hmac:' || address_hmac(address) AS token
+FROM (SELECT 'email' AS channel, email_key AS address FROM erase_set WHERE email_key IS NOT NULL
+      UNION ALL
+      SELECT 'sms', phone_key FROM erase_set WHERE phone_key IS NOT NULL) a
+WHERE address NOT LIKE 'hmac:%';
+
+-- name: erase_suppressions
+UPDATE suppressions s SET address = m.token
+FROM erase_map m WHERE s.tenant = $tenant AND s.channel = m.channel AND s.address = m.address;
+
+-- name: erase_sources
+UPDATE suppression_sources s SET address = m.token
+FROM erase_map m WHERE s.tenant = $tenant AND s.channel = m.channel AND s.address = m.address;
+
+-- name: erase_events
+UPDATE suppression_events s SET address = m.token
+FROM erase_map m WHERE s.tenant = $tenant AND s.channel = m.channel AND s.address = m.address;
+
+-- name: erase_evidence
+UPDATE message_events s SET address = m.token
+FROM erase_map m WHERE s.tenant = $tenant AND s.channel = m.channel AND s.address = m.address;
+
+-- name: erase_email_keys
+-- Other contacts of the tenant with the same address keep matching its (now hashed) suppressions.
+UPDATE contacts c SET email_key = m.token
+FROM erase_map m WHERE c.tenant = $tenant AND m.channel = 'email' AND c.email_key = m.address;
+
+-- name: erase_phone_keys
+UPDATE contacts c SET phone_key = m.token
+FROM erase_map m WHERE c.tenant = $tenant AND m.channel = 'sms' AND c.phone_key = m.address;
+
+-- name: record_erasures
+INSERT INTO erased_addresses (tenant, channel, address, erased_at)
+SELECT $tenant, m.channel, m.token, $now FROM erase_map m
+WHERE NOT EXISTS (SELECT 1 FROM erased_addresses e
+                  WHERE e.tenant = $tenant AND e.channel = m.channel AND e.address = m.token);
+
+-- name: erase_audit
+INSERT INTO suppression_events (tenant, channel, address, action, run_id, recorded_at, detail)
+SELECT $tenant, channel, token, 'erased', $run_id, $now, 'contact deleted; the address is kept only as a keyed hash'
+FROM erase_map;
+
+-- name: delete_contact_events
+DELETE FROM contact_events WHERE tenant = $tenant AND contact_id IN (SELECT contact_id FROM erase_set);
+
+-- name: delete_contacts
+DELETE FROM contacts WHERE tenant = $tenant AND contact_id IN (SELECT contact_id FROM erase_set);
+
+-- name: record_safety_export
+INSERT INTO safety_exports (export_id, tenant, path, rows, created_at, expires_at)
+VALUES ($export_id, $tenant, $path, $rows, $now, $expires_at);
+
+-- name: safety_exports_due
+SELECT export_id, tenant, path, rows, created_at, expires_at
+FROM safety_exports WHERE removed_at IS NULL AND expires_at <= $now ORDER BY expires_at;
+
+-- name: safety_export_removed
+UPDATE safety_exports SET removed_at = $now WHERE export_id = $export_id;
+
+-- name: address_key
+-- The key an address has in this tenant's suppressions: its token if it was erased.
+SELECT coalesce(
+    (SELECT e.address FROM erased_addresses e
+     WHERE e.tenant = $tenant AND e.channel = $channel AND e.address = 'hmac:' || address_hmac($address)),
+    $address);
+
+-- name: lift_set
+-- resubscribe lifts unsubscribes; unblock lifts everything else.
+CREATE OR REPLACE TEMP TABLE lift_set AS
+SELECT channel, address, reason, scope FROM suppressions
+WHERE tenant = $tenant AND channel = $channel AND address = $address AND lifted_at IS NULL
+  AND ((reason = 'unsubscribe') = $unsubscribes);
+
+-- name: lift
+UPDATE suppressions s SET lifted_at = $lifted_at, updated_at = $now
+FROM lift_set l
+WHERE s.tenant = $tenant AND s.channel = l.channel AND s.address = l.address
+  AND s.reason = l.reason AND s.scope = l.scope;
+
+-- name: lift_audit
+INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, occurred_at, recorded_at, detail)
+SELECT $tenant, channel, address, reason, scope, $action, $lifted_at, $now, $detail FROM lift_set;
+
+-- name: lift_rows
+SELECT reason, scope FROM lift_set ORDER BY reason, scope;
+
+-- name: remaining_blocks
+SELECT reason, scope FROM suppressions
+WHERE tenant = $tenant AND channel = $channel AND address = $address AND lifted_at IS NULL
+ORDER BY reason, scope;
+
+-- name: get_settings
+SELECT key, value FROM tenant_settings WHERE tenant = $tenant ORDER BY key;
+
+-- name: delete_setting
+DELETE FROM tenant_settings WHERE tenant = $tenant AND key = $key;
+
+-- name: insert_setting
+INSERT INTO tenant_settings (tenant, key, value, updated_at) VALUES ($tenant, $key, $value, $now);

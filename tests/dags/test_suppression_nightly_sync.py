@@ -1,0 +1,245 @@
+"""suppression_nightly_sync end to end with `dag.test()` against the fake platform APIs on
+127.0.0.1 (tests/sync/fake_api.py), loading into a real store; plus its helpers in
+pipelines.airflow_tasks and credentials from Airflow connections."""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines import airflow_tasks
+from pipelines.errors import UsageError, UserError
+from tests.sync.conftest import ENV, sources_toml
+from tests.sync.fake_api import KEYS, FakeApis, record_at
+
+from .conftest import DAGS_FOLDER
+
+DAG_ID = "suppression_nightly_sync"
+TENANT = "acme"
+PLATFORMS = ("sendgrid", "mailchimp", "mailgun", "postmark", "ses", "brevo", "klaviyo")
+# Three sources read their credentials from Airflow connections (env-defined, as in production
+# with a secrets backend): a password, an extra api_key, and an AWS login/password pair.
+CONNECTIONS = {
+    "AIRFLOW_CONN_ACME_SENDGRID": {"conn_type": "generic", "password": KEYS["sendgrid"]},
+    "AIRFLOW_CONN_ACME_KLAVIYO": {"conn_type": "generic", "extra": {"api_key": KEYS["klaviyo"]}},
+    "AIRFLOW_CONN_ACME_SES": {"conn_type": "aws", "login": KEYS["ses"][0], "password": KEYS["ses"][1]},
+}
+VIA_AIRFLOW = {"sendgrid": "airflow:acme_sendgrid", "klaviyo": "airflow:acme_klaviyo", "ses": "airflow:acme_ses"}
+
+
+@pytest.fixture(scope="module")
+def sync_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    dag = bag.get_dag(DAG_ID)
+    for t in dag.tasks:  # the tests do not wait for Airflow's retry delays
+        t.retry_delay = timedelta(0)
+    return dag
+
+
+@pytest.fixture
+def apis():
+    server = FakeApis(now=datetime.now(UTC) + timedelta(days=1)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def world(apis, tmp_path, monkeypatch):
+    """Credentials, a sources file for every platform, the store and the pull folder."""
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    for k, v in CONNECTIONS.items():
+        monkeypatch.setenv(k, json.dumps(v))
+    sources = tmp_path / "sources.toml"
+    sources.write_text(sources_toml(apis.url, PLATFORMS, credentials=VIA_AIRFLOW))
+    monkeypatch.setenv("SUPPRESSION_SOURCES", str(sources))
+    monkeypatch.setenv("SUPPRESSION_STORE", str(tmp_path / "suppressions.duckdb"))
+    monkeypatch.setenv("SUPPRESSION_SYNC_DIR", str(tmp_path / "pulled"))
+    monkeypatch.delenv("AIRFLOW_CONN_SUPPRESSION_STORE", raising=False)
+    return {"sources": sources, "store": tmp_path / "suppressions.duckdb", "pulled": tmp_path / "pulled"}
+
+
+def _tis(dr) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for ti in sorted(dr.get_task_instances(), key=lambda t: (t.task_id, t.map_index)):
+        found.setdefault(ti.task_id, []).append(ti)
+    return found
+
+
+def _states(dr) -> dict[str, list[str]]:
+    return {task: [str(ti.state) for ti in tis] for task, tis in _tis(dr).items()}
+
+
+def _loads(dr) -> dict[str, dict]:
+    reports = [ti.xcom_pull(task_ids="source.load", map_indexes=ti.map_index)
+               for ti in _tis(dr).get("source.load", []) if str(ti.state) == "success"]
+    return {r["source"]: r for r in reports}
+
+
+def _asset_events(dr) -> list[dict]:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.scalars(select(AssetEvent).where(AssetEvent.source_run_id == dr.run_id)).all()
+        return [dict(e.extra) for e in rows]
+
+
+def _watermarks(store: Path, names) -> dict[str, str | None]:
+    from pipelines.store import open_store
+
+    with open_store(str(store)) as st:
+        return {n: st.watermark(TENANT, n) for n in names}
+
+
+def test_dag_shape(sync_dag):
+    assert sync_dag.catchup is False and sync_dag.max_active_runs == 1
+    assert sync_dag.schedule == "0 2 * * *"  # daily
+    assert set(sync_dag.params.keys()) == {"tenant", "sources_file"}
+    tasks = sync_dag.task_dict
+    assert set(tasks) == {"plan", "source.pull", "source.load", "maintenance"}
+    assert tasks["plan"].downstream_task_ids == {"source.pull"}
+    assert tasks["source.pull"].downstream_task_ids == {"source.load"}
+    assert tasks["maintenance"].upstream_task_ids == set() and tasks["maintenance"].pool == "suppression_store_writer"
+    assert tasks["plan"].pool == tasks["source.load"].pool == "suppression_store_writer"
+    assert tasks["source.load"].pool_slots == 1
+    assert tasks["source.pull"].pool == "default_pool"  # pulls fan out; only the writer is serialised
+    assert [o.uri for o in tasks["source.load"].outlets] == ["suppression_store://suppressions"]
+    assert all(t.retries >= 1 for t in sync_dag.tasks)
+
+
+def test_two_nights_end_to_end(sync_dag, apis, world):
+    apis.fail("/v3/suppression/bounces", 429, headers={"Retry-After": "0"})
+    apis.fail("/3.0/lists/", 503)
+    apis.fail("/api/profiles", "drop")
+
+    # A contact deleted 4 days ago: its safety copy has expired, and the night's maintenance removes it.
+    from pipelines.store import open_store
+
+    contacts = world["pulled"].parent / "contacts.csv"
+    contacts.write_text("id,email\nc1,old.customer@example.com\n")
+    copies = world["pulled"].parent / "copies"
+    from tests.conftest import run_cli
+
+    assert run_cli("contacts", "import", "--tenant", TENANT, "--store", world["store"], contacts).code == 0
+    deleted = run_cli("contacts", "delete", "--tenant", TENANT, "--yes", "--json", "--store", world["store"],
+                      "--export-dir", copies, "c1").json()
+    with open_store(str(world["store"])) as st:
+        st.con.execute("UPDATE safety_exports SET expires_at = now() - INTERVAL 1 DAY")
+    assert Path(deleted["safety_export"]).exists()
+
+    every = {"tenant": None, "sources_file": None}  # explicit: dag.test() keeps an earlier run's conf
+    dr = sync_dag.test(run_conf=every)
+    states = _states(dr)
+    assert str(dr.state) == "success", states
+    assert len(states["source.pull"]) == len(states["source.load"]) == len(PLATFORMS)  # one mapped group per source
+    assert all(s == "success" for ss in states.values() for s in ss), states
+    first = _loads(dr)
+    assert set(first) == {f"{p}-main" for p in PLATFORMS}
+    assert all(r["status"] == "succeeded" and r["old_watermark"] is None and r["new_watermark"] for r in first.values())
+    assert first["sendgrid-main"]["rate_limited"] == 1
+    assert first["mailchimp-main"]["transient_errors"] == first["klaviyo-main"]["transient_errors"] == 1
+    assert _watermarks(world["store"], first) == {n: r["new_watermark"] for n, r in first.items()}
+    events = _asset_events(dr)
+    assert sorted(e["source"] for e in events) == sorted(first)
+    assert {e["run_id"] for e in events} == {r["ingest"]["run_id"] for r in first.values()}
+    assert not any(world["pulled"].rglob("*.json"))  # loaded files are removed
+    assert not Path(deleted["safety_export"]).exists()
+    assert _tis(dr)["maintenance"][0].xcom_pull(task_ids="maintenance")["safety_exports_removed"] == [
+        deleted["safety_export"]]
+
+    # Night 2: one new record per platform since night 1; only that is pulled and loaded.
+    apis.requests.clear()
+    new = {}
+    for platform in PLATFORMS:
+        name, record = record_at(platform, f"night2.{platform}@example.com", datetime.now(UTC))
+        apis.add(platform, name, record)
+        new[f"{platform}-main"] = f"night2.{platform}@example.com"
+    dr2 = sync_dag.test(run_conf=every)
+    assert str(dr2.state) == "success", _states(dr2)
+    second = _loads(dr2)
+    for name, report in second.items():
+        assert report["old_watermark"] == first[name]["new_watermark"] and report["new_watermark"] > report["old_watermark"]
+        assert report["records"] == 1 and report["ingest"]["suppressions_added"] == 1, (name, report)
+    since = datetime.fromisoformat(first["sendgrid-main"]["new_watermark"]) - timedelta(hours=6)
+    assert {r.param("start_time") for r in apis.seen("sendgrid", "/v3/suppression/")} == {str(int(since.timestamp()))}
+    assert {r.param("filter") for r in apis.seen("klaviyo")} == {
+        f"greater-than(updated,{since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})"}
+
+    from pipelines.store import open_store
+
+    with open_store(str(world["store"])) as st:
+        addresses = set(st.export(TENANT)["address"].to_list())
+    assert set(new.values()) <= addresses
+
+
+def test_one_failing_source_does_not_stop_the_others(sync_dag, apis, tmp_path, world, monkeypatch):
+    sources = tmp_path / "three.toml"
+    sources.write_text(sources_toml(apis.url, ("ses", "brevo", "sendgrid"), credentials=VIA_AIRFLOW)
+                       + sources_toml(apis.url, ("klaviyo",), tenant="globex").split("\n\n", 1)[1])
+    monkeypatch.setenv("ACME_BREVO_KEY", "xkeysib-wrong-0001")  # refused: fails at once
+    apis.fail("/v3/suppression/bounces", *[503] * 4)  # past the client's 4 attempts: Airflow retries the pull
+
+    dr = sync_dag.test(run_conf={"tenant": TENANT, "sources_file": str(sources)})
+    assert str(dr.state) == "failed"
+    tis = _tis(dr)
+    jobs = tis["plan"][0].xcom_pull(task_ids="plan")
+    assert [j["source"]["name"] for j in jobs] == ["ses-main", "brevo-main", "sendgrid-main"]  # not globex's
+    by_source = {j["source"]["name"]: i for i, j in enumerate(jobs)}
+    pulls = {ti.map_index: ti for ti in tis["source.pull"]}
+    loads = {ti.map_index: ti for ti in tis["source.load"]}
+    brevo, sendgrid, ses = by_source["brevo-main"], by_source["sendgrid-main"], by_source["ses-main"]
+    assert str(pulls[brevo].state) == "failed" and pulls[brevo].try_number == 1  # a wrong key is not retried
+    assert str(loads[brevo].state) == "upstream_failed"
+    assert str(pulls[sendgrid].state) == "success" and pulls[sendgrid].try_number == 2  # retried by Airflow
+    assert str(loads[sendgrid].state) == str(loads[ses].state) == "success"
+    marks = _watermarks(world["store"], ["ses-main", "brevo-main", "sendgrid-main"])
+    assert marks["brevo-main"] is None and marks["ses-main"] and marks["sendgrid-main"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers and credentials
+
+
+def test_credentials_from_airflow_connections(world):
+    from pipelines.sync.config import load_sources, resolve_credentials
+
+    by_name = {s.name: s for s in load_sources(world["sources"])}
+    assert resolve_credentials(by_name["sendgrid-main"]).secret == KEYS["sendgrid"]
+    assert resolve_credentials(by_name["klaviyo-main"]).secret == KEYS["klaviyo"]  # extra api_key
+    ses = resolve_credentials(by_name["ses-main"])
+    assert (ses.login, ses.secret) == KEYS["ses"]
+    missing = type(by_name["ses-main"])(**{**by_name["ses-main"].to_dict(), "credentials": "airflow:no_such_conn"})
+    with pytest.raises(UsageError, match="Airflow connection 'no_such_conn' is not available"):
+        resolve_credentials(missing)
+
+
+def test_pull_and_load_helpers(apis, world, tmp_path, monkeypatch):
+    jobs = airflow_tasks.sync_jobs({"tenant": TENANT}, str(world["store"]))
+    assert [j["source"]["name"] for j in jobs] == [f"{p}-main" for p in PLATFORMS]
+    assert all(j["old_watermark"] is None for j in jobs)
+    assert airflow_tasks.sync_jobs({"tenant": TENANT, "sources_file": str(world["sources"])}, str(world["store"]))
+    with pytest.raises(UserError, match="no sources for tenant 'initech'"):
+        airflow_tasks.sync_jobs({"tenant": "initech"}, str(world["store"]))
+
+    ses = next(j for j in jobs if j["source"]["platform"] == "ses")
+    pulled = airflow_tasks.pull_job(ses, "scheduled__2026-11-30T02:00:00+00:00")
+    [path] = pulled["files"]
+    assert Path(path).parent == world["pulled"] / "scheduled__2026-11-30T02_00_00_00_00" / TENANT / "ses-main"
+    json.dumps(pulled)  # goes through XCom
+
+    monkeypatch.setenv("SUPPRESSION_SYNC_DIR", str(tmp_path / "elsewhere"))  # a worker that does not share it
+    moved = {**pulled, "files": [str(tmp_path / "elsewhere" / "x.json")]}
+    with pytest.raises(UserError, match="SUPPRESSION_SYNC_DIR on storage they share"):
+        airflow_tasks.load_pulled(moved, str(world["store"]))
+
+    report = airflow_tasks.load_pulled(pulled, str(world["store"]))
+    assert report["status"] == "succeeded" and report["new_watermark"] == pulled["new_watermark"]
+    assert not Path(path).exists() and not (world["pulled"] / "scheduled__2026-11-30T02_00_00_00_00").exists()
+    assert "ses-main (ses): succeeded" in airflow_tasks.sync_text(report)

@@ -32,22 +32,27 @@ reject-rate limit and idempotency (the same input loaded twice is `skipped` the 
 - `dry_run`: count what would change without loading.
 
 **Store**: the Airflow connection `suppression_store` if defined (`duckdb:////path/store.duckdb`,
-or a `postgresql://` URL), else the `SUPPRESSION_STORE` environment variable.
+or a `postgresql://` URL), else the `SUPPRESSION_STORE` environment variable; with neither, `load`
+fails (and retries) rather than write a default file on the worker.
 
 **Tasks**: `resolve_inputs` expands the paths; `inspect_file` (mapped, read-only) detects every
 file's format and fails the run early on an unknown one; `load` is the single writer (pool
 `suppression_store_writer`, 1 slot: create it before the first run; DuckDB allows one writer);
 `summarize` logs the result. Refused input fails without retries; other errors retry twice.
+A `load` try may run 6 hours.
 """
 
+LOAD_TIMEOUT = timedelta(hours=6)
 
-def _fail_on_user_error(exc: Exception) -> AirflowFailException:
-    """Refused input (bad params, unknown format, too many rejects) is not fixed by retrying."""
-    summary = getattr(exc, "summary", None)
-    if summary:
-        import json
 
-        log.error("refused; run summary: %s", json.dumps(summary, default=str, sort_keys=True))
+def _fail_on_user_error(exc: Exception) -> Exception:
+    """Refused input (bad params, unknown format, too many rejects) is not fixed by retrying; a
+    store that could not be resolved for a moment may be."""
+    if getattr(exc, "retryable", False):
+        return exc
+    from pipelines.airflow_tasks import refused_text
+
+    log.error("%s", refused_text(exc))  # counts only: the summary's reject examples are addresses
     return AirflowFailException(str(exc))
 
 
@@ -112,16 +117,14 @@ def suppression_migration():
         log.info("%s: %s %s (%s)", path, found["platform"], found["kind"], found["why"])
         return found
 
-    @task(pool=WRITER_POOL, pool_slots=1, outlets=[SUPPRESSIONS])
+    @task(pool=WRITER_POOL, pool_slots=1, outlets=[SUPPRESSIONS], execution_timeout=LOAD_TIMEOUT)
     def load(files: list[str]) -> dict:
-        from pipelines.airflow_tasks import describe_store, run_ingest, store_url_for_airflow
+        from pipelines.airflow_tasks import run_ingest, store_url_for_airflow
         from pipelines.errors import UserError
 
         context = get_current_context()
-        store = store_url_for_airflow()
-        log.info("store: %s", describe_store(store))
         try:
-            summary = run_ingest(context["params"], files, store)
+            summary = run_ingest(context["params"], files, store_url_for_airflow())
         except UserError as exc:
             raise _fail_on_user_error(exc) from None
         context["outlet_events"][SUPPRESSIONS].extra = {

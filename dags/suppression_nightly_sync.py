@@ -25,30 +25,39 @@ pulled for new bounces, complaints and unsubscribes, exactly like `suppress sync
 (see `config/sources.example.toml`): tenant, platform, source name, a credentials reference
 (`airflow:<conn_id>` or `env:<VAR>`) and options. `tenant` (Param) limits a manual run to one tenant.
 
-**Tasks**: `plan` reads every source's watermark (in the writer pool: DuckDB allows no reader
+**Tasks**: `store` resolves the store once (the Airflow connection `suppression_store`, else
+`$SUPPRESSION_STORE`; never a default file) and every later task checks it uses the same one;
+`plan` reads every source's watermark (in the writer pool: DuckDB allows no reader
 beside a writing process); per source (dynamic task mapping), `pull` fetches the API since the
 watermark minus the overlap into `$SUPPRESSION_SYNC_DIR` (storage all workers share; default the
 machine's temp folder) without touching the store, and `load` is the single writer (pool
 `suppression_store_writer`, 1 slot): the one ingest path, which moves the watermark in the same
 transaction. One source failing does not stop the others; its watermark stays, and the next
 night re-pulls from it. `maintenance` (writer pool, independent of the sources) removes the
-safety copies of deleted contacts once their 3 days have passed (`suppress maintenance`). `max_active_runs=1`: runs never overlap, so neither do a tenant's.
+safety copies of deleted contacts once their 3 days have passed (`suppress maintenance`), and
+pulled files that failed or refused loads left behind, after 7 days.
+`max_active_runs=1`: runs never overlap, so neither do a tenant's.
 
 **Retries**: each request retries 429s (honouring `Retry-After` / reset headers), 5xx, resets
 and timeouts with capped backoff; a platform still down after that fails the task, which Airflow
 retries later. A refusal (wrong key, bad config, data refused) fails at once, without retries.
+
+**Timeouts**: a pull try may run 3 h, a load try 2 h, the whole run 20 h (before the next night).
 """
+
+PULL_TIMEOUT = timedelta(hours=3)
+LOAD_TIMEOUT = timedelta(hours=2)
+STORE_TASK_TIMEOUT = timedelta(minutes=30)  # plan and maintenance: a few queries
+RUN_TIMEOUT = timedelta(hours=20)
 
 
 def _fail_fast(exc: Exception) -> Exception:
     """A refusal (bad config, wrong key, data refused) is not fixed by retrying; an outage may be."""
     if getattr(exc, "retryable", False):
         return exc
-    summary = getattr(exc, "summary", None)
-    if summary:
-        import json
+    from pipelines.airflow_tasks import refused_text
 
-        log.error("refused; run summary: %s", json.dumps(summary, default=str, sort_keys=True))
+    log.error("%s", refused_text(exc))  # counts only: the summary's reject examples are addresses
     return AirflowFailException(str(exc))
 
 
@@ -60,6 +69,7 @@ def _fail_fast(exc: Exception) -> Exception:
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=RUN_TIMEOUT,
     tags=["suppression", "sync", "onboarding"],
     default_args={
         "owner": "data-platform",
@@ -74,15 +84,23 @@ def _fail_fast(exc: Exception) -> Exception:
     },
 )
 def suppression_nightly_sync():
-    @task(pool=WRITER_POOL, pool_slots=1)
-    def plan() -> list[dict]:
-        from pipelines.airflow_tasks import describe_store, store_url_for_airflow, sync_jobs
+    @task(execution_timeout=STORE_TASK_TIMEOUT)
+    def store() -> dict:
+        from pipelines.airflow_tasks import store_reference
         from pipelines.errors import UserError
 
-        store = store_url_for_airflow()
-        log.info("store: %s", describe_store(store))
         try:
-            jobs = sync_jobs(get_current_context()["params"], store)
+            return store_reference()
+        except UserError as exc:
+            raise _fail_fast(exc) from None
+
+    @task(pool=WRITER_POOL, pool_slots=1, execution_timeout=STORE_TASK_TIMEOUT)
+    def plan(store: dict) -> list[dict]:
+        from pipelines.airflow_tasks import store_url_for_airflow, sync_jobs
+        from pipelines.errors import UserError
+
+        try:
+            jobs = sync_jobs(get_current_context()["params"], store_url_for_airflow(expected=store))
         except UserError as exc:
             raise _fail_fast(exc) from None
         for job in jobs:
@@ -91,8 +109,8 @@ def suppression_nightly_sync():
         return jobs
 
     @task_group(group_id="source")
-    def per_source(job: dict):
-        @task(max_active_tis_per_dagrun=4)
+    def per_source(job: dict, store: dict):
+        @task(max_active_tis_per_dagrun=4, execution_timeout=PULL_TIMEOUT)
         def pull(job: dict) -> dict:
             from pipelines.airflow_tasks import pull_job
             from pipelines.errors import UserError
@@ -106,16 +124,14 @@ def suppression_nightly_sync():
                      pulled["retries"], pulled["rate_limited"], pulled["since"] or "the beginning")
             return pulled
 
-        @task(pool=WRITER_POOL, pool_slots=1, outlets=[SUPPRESSIONS])
-        def load(pulled: dict) -> dict:
-            from pipelines.airflow_tasks import describe_store, load_pulled, store_url_for_airflow, sync_text
+        @task(pool=WRITER_POOL, pool_slots=1, outlets=[SUPPRESSIONS], execution_timeout=LOAD_TIMEOUT)
+        def load(pulled: dict, store: dict) -> dict:
+            from pipelines.airflow_tasks import load_pulled, store_url_for_airflow, sync_text
             from pipelines.errors import UserError
 
             context = get_current_context()
-            store = store_url_for_airflow()
-            log.info("store: %s", describe_store(store))
             try:
-                report = load_pulled(pulled, store)
+                report = load_pulled(pulled, store_url_for_airflow(expected=store))
             except UserError as exc:
                 raise _fail_fast(exc) from None
             ingest = report.get("ingest") or {}
@@ -131,19 +147,25 @@ def suppression_nightly_sync():
             log.info("%s", sync_text(report))
             return report
 
-        load(pull(job))
+        load(pull(job), store)
 
-    @task(pool=WRITER_POOL, pool_slots=1)
-    def maintenance() -> dict:
+    @task(pool=WRITER_POOL, pool_slots=1, execution_timeout=STORE_TASK_TIMEOUT)
+    def maintenance(store: dict) -> dict:
         """Housekeeping beside the loads (not after them: a failed source must still fail the run)."""
         from pipelines.airflow_tasks import run_maintenance, store_url_for_airflow
+        from pipelines.errors import UserError
 
-        done = run_maintenance(store_url_for_airflow())
-        log.info("removed %d expired safety copies", len(done["safety_exports_removed"]))
+        try:
+            done = run_maintenance(store_url_for_airflow(expected=store))
+        except UserError as exc:
+            raise _fail_fast(exc) from None
+        log.info("removed %d expired safety copies and %d old pulled files", len(done["safety_exports_removed"]),
+                 len(done["pulled_files_removed"]))
         return done
 
-    per_source.expand(job=plan())
-    maintenance()
+    resolved = store()
+    per_source.partial(store=resolved).expand(job=plan(resolved))
+    maintenance(resolved)
 
 
 suppression_nightly_sync()

@@ -1,8 +1,7 @@
 """Plain functions behind the Airflow DAGs, so the DAG files stay thin and this logic is testable.
 
 Nothing here imports Airflow at module level; `store_url_for_airflow()` imports `airflow.sdk`
-lazily and falls back to the environment when Airflow is missing or not configured. Heavy
-libraries (polars, duckdb) are only imported inside the functions that need them.
+lazily. Heavy libraries (polars, duckdb) are only imported inside the functions that need them.
 """
 from __future__ import annotations
 
@@ -12,16 +11,18 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from pipelines.errors import UsageError, UserError
-from pipelines.settings import DEFAULT_MAX_REJECT_RATE, store_url
+from pipelines.settings import DEFAULT_MAX_REJECT_RATE
 
 log = logging.getLogger(__name__)
 
 STORE_CONN_ID = "suppression_store"
+STORE_ENV = "SUPPRESSION_STORE"
 _GLOB_CHARS = ("*", "?", "[")
 _DUCKDB_CONN_TYPES = {"duckdb", "file", "fs", "path"}
 _POSTGRES_CONN_TYPES = {"postgres", "postgresql"}
@@ -183,34 +184,69 @@ def store_url_from_connection(conn) -> str:
     )
 
 
-def store_url_for_airflow(conn_id: str = STORE_CONN_ID) -> str:
-    """The Airflow connection `conn_id` if it is defined, else `SUPPRESSION_STORE` (else the default file).
+class StoreUnavailable(UserError):
+    """No store could be resolved, or not the one this run started with: a later try may work
+    (a secrets backend that failed for a moment)."""
 
-    Tolerates Airflow being absent or not configured (outside a task, no secrets backend): any
-    failure to look the connection up falls back to the environment. A connection that exists but
-    cannot be turned into a store URL is an error (UsageError), not a silent fallback.
+    retryable = True
+
+
+def _resolve_store(conn_id: str) -> tuple[str, str]:
+    """(store URL, where it came from): the Airflow connection, else $SUPPRESSION_STORE.
+
+    Never the CLI's default `./suppressions.duckdb`: a task that loads into a file on one worker's
+    disk loses the night silently. Airflow reports a secrets backend that failed as a connection
+    not found, so neither being available is a retryable error, not a fallback.
     """
+    conn = None
     try:
         from airflow.sdk import Connection
-    except Exception:  # Airflow not installed or broken: the env var is the contract
-        return store_url()
-    try:
-        conn = Connection.get(conn_id)
-    except Exception as exc:  # not defined, or no task context / secrets backend available
-        log.debug("connection %r not available (%s); using SUPPRESSION_STORE", conn_id, type(exc).__name__)
-        conn = None
-    if conn is None:
-        return store_url()
-    return store_url_from_connection(conn)
+    except Exception:  # noqa: BLE001 - Airflow not installed or broken: only the env var is left
+        Connection = None  # noqa: N806
+    if Connection is not None:
+        try:
+            conn = Connection.get(conn_id)
+        except Exception as exc:  # noqa: BLE001 - not defined, or the secrets backend failed
+            log.debug("connection %r not available (%s)", conn_id, type(exc).__name__)
+    if conn is not None:  # defined but unusable: an error (UsageError), never a fallback
+        return store_url_from_connection(conn), f"Airflow connection {conn_id!r}"
+    if os.environ.get(STORE_ENV):
+        return os.environ[STORE_ENV], f"${STORE_ENV}"
+    raise StoreUnavailable(
+        f"no suppression store: the Airflow connection {conn_id!r} could not be read and ${STORE_ENV} is not "
+        "set (tasks never fall back to ./suppressions.duckdb)"
+    )
+
+
+def store_reference(conn_id: str = STORE_CONN_ID) -> dict:
+    """Which store this run uses, for the tasks after the first (XCom: no password in it)."""
+    url, origin = _resolve_store(conn_id)
+    log.info("store: %s (from %s)", describe_store(url), origin)
+    return {"store": describe_store(url), "origin": origin}
+
+
+def store_url_for_airflow(conn_id: str = STORE_CONN_ID, expected: Mapping | None = None) -> str:
+    """The store URL from the Airflow connection `conn_id`, else `SUPPRESSION_STORE` (see
+    `_resolve_store`); logged without its password.
+
+    `expected` (a `store_reference()` of the run's first task): the store must be the same one,
+    from the same place, or the task fails (retryably) rather than load into another store.
+    """
+    url, origin = _resolve_store(conn_id)
+    if expected is not None and (describe_store(url), origin) != (expected.get("store"), expected.get("origin")):
+        raise StoreUnavailable(
+            f"the store is now {describe_store(url)} (from {origin}), but this run started with "
+            f"{expected.get('store')} (from {expected.get('origin')})"
+        )
+    log.info("store: %s (from %s)", describe_store(url), origin)
+    return url
 
 
 def describe_store(url: str) -> str:
-    """A store URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return url.replace(parts.netloc, netloc, 1)
-    return url
+    """A store URL without its password (in the user part or as a query parameter), for logs."""
+    from pipelines.store.postgres_store import redact
+
+    return redact(url)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,10 +282,21 @@ def summary_text(summary: Mapping) -> str:
     return "\n".join(lines)
 
 
+def refused_text(exc: Exception) -> str:
+    """A refusal for the task log: its message and, when the run was recorded, its counts only
+    (the summary's reject examples are raw addresses; `suppress rejects RUN_ID` shows them)."""
+    summary = getattr(exc, "summary", None)
+    return f"refused: {exc}" + (f"\n{summary_text(summary)}" if summary else "")
+
+
 # ---------------------------------------------------------------------------------------------
 # Nightly sync (dags/suppression_nightly_sync.py)
 
 SYNC_DIR_ENV = "SUPPRESSION_SYNC_DIR"
+# Marks a folder as ours: maintenance removes old pulls only where it finds this file, so that a
+# SUPPRESSION_SYNC_DIR pointed at the wrong place never loses anything else.
+SYNC_DIR_MARKER = ".suppression-sync"
+KEEP_PULLED_DAYS = 7  # files a failed or refused load left behind, kept this long to look into
 
 
 def sync_dir() -> Path:
@@ -282,10 +329,14 @@ def sync_jobs(params: Mapping, store: str) -> list[dict]:
 
 def pull_job(job: dict, run_id: str) -> dict:
     """Pull one job into `sync_dir()/<run>/<tenant>/<source>/`; returns what the writer needs."""
+    from pipelines.sync.config import check_name
     from pipelines.sync.run import pull
 
     source = job["source"]
-    out = sync_dir() / _run_folder(run_id) / source["tenant"] / source["name"]
+    root = sync_dir()
+    out = root / _run_folder(run_id) / check_name("tenant", source["tenant"]) / check_name("source", source["name"])
+    root.mkdir(parents=True, exist_ok=True)
+    (root / SYNC_DIR_MARKER).touch()
     return json_safe(pull(job, out))
 
 
@@ -315,10 +366,34 @@ def sync_text(report: Mapping) -> str:
     )
 
 
-def run_maintenance(store: str) -> dict:
-    """`suppress maintenance` for the nightly DAG: expired safety copies removed."""
+def remove_old_pulls(days: float = KEEP_PULLED_DAYS, now: float | None = None) -> list[str]:
+    """Pulled files older than `days` under `sync_dir()`: a load that failed or was refused leaves
+    its files, and the next night pulls again into a new folder. A run's folder goes as a whole
+    once nothing in it is newer. Only under a folder the pulls marked as theirs."""
+    root = sync_dir()
+    if not (root / SYNC_DIR_MARKER).is_file():
+        return []
+    cutoff = (time.time() if now is None else now) - days * 86400
+    removed = []
+    for run in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        entries = [run, *run.rglob("*")]  # a run's folders: tenants, sources, a few files each
+        if all(p.lstat().st_mtime < cutoff for p in entries):
+            removed += [str(p) for p in entries if p.is_file() and not p.is_symlink()]
+            shutil.rmtree(run)
+        else:  # a folder touched lately may be a pull in progress: its old files only
+            for path in entries:
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(str(path))
+    return removed
+
+
+def run_maintenance(store: str, keep_pulled_days: float = KEEP_PULLED_DAYS) -> dict:
+    """`suppress maintenance` for the nightly DAG: expired safety copies removed, and pulled files
+    older than `keep_pulled_days`."""
     from pipelines.enforce import maintenance
     from pipelines.store import open_store
 
     with open_store(store) as st:
-        return json_safe(maintenance(st))
+        done = maintenance(st)
+    return json_safe({**done, "pulled_files_removed": remove_old_pulls(keep_pulled_days)})

@@ -182,6 +182,15 @@ def check(
     if as_json:  # written by Polars: a million results in a second, not a minute
         sys.stdout.write(results.write_json() + "\n")
         return
+    if results.height > 1000:  # a table of a million rows takes minutes to lay out: tab-separated lines
+        import polars as pl
+
+        results.select(
+            "input", pl.col("address").fill_null("(unparseable)"),
+            pl.when(pl.col("suppressed")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("suppressed"),
+            pl.col("reasons").list.join(","),
+        ).write_csv(sys.stdout, separator="\t")
+        return
     table = _table("input", "address", "suppressed", "reasons")
     for r in results.iter_rows(named=True):
         table.add_row(r["input"], r["address"] or "(unparseable)", "yes" if r["suppressed"] else "no", ", ".join(r["reasons"]))
@@ -629,7 +638,9 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("SUPPRESS_DEBUG"):
             raise
-        _error(f"unexpected failure: {type(exc).__name__}: {exc} (set SUPPRESS_DEBUG=1 for a traceback)")
+        # One line: a database error's CONTEXT/DETAIL lines can quote rows (addresses) into logs.
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        _error(f"unexpected failure: {type(exc).__name__}: {first} (set SUPPRESS_DEBUG=1 for a traceback)")
         sys.exit(1)
 
 

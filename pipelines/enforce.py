@@ -125,6 +125,7 @@ def _read_contact_files(paths: list[str], workdir: Path, region: str | None, pro
             (pl.col(consent_col) if consent_col else null).alias("_consent"),
             (pl.struct(others).struct.json_encode() if others else pl.lit("{}")).alias("_attributes"),
         )
+        present = {"has_email": email_col is not None, "has_phone": phone_col is not None}
         mapped_path = workdir / f"contacts_mapped_{index}.parquet"
         mapped.sink_parquet(mapped_path)
         rows = pl.scan_parquet(mapped_path).select(pl.len()).collect().item()
@@ -132,7 +133,8 @@ def _read_contact_files(paths: list[str], workdir: Path, region: str | None, pro
             batch = pl.scan_parquet(mapped_path).slice(offset, BATCH_ROWS).collect()
             part = workdir / f"contacts_part_{index:04d}_{n:05d}.parquet"
             _normalize_contacts(batch, region, source.display).with_columns(
-                pl.lit(index, pl.Int32).alias("file_idx")).write_parquet(part)
+                pl.lit(index, pl.Int32).alias("file_idx"),
+                *(pl.lit(v).alias(k) for k, v in present.items())).write_parquet(part)
             parts.append(part)
             done += batch.height
             if progress:
@@ -153,10 +155,10 @@ def _stage_contacts(parts: list[Path], workdir: Path) -> tuple[Path, Path, dict]
         con.execute(f"""
             CREATE TEMP TABLE rows AS
             SELECT *, CASE WHEN error IS NULL AND row_number() OVER (
-                           PARTITION BY contact_id ORDER BY file_idx DESC, line DESC) > 1
+                           PARTITION BY contact_id, error IS NULL ORDER BY file_idx DESC, line DESC) > 1
                       THEN 'duplicate_id' ELSE error END AS final_error
             FROM read_parquet({listing})""")
-        con.execute(f"""COPY (SELECT contact_id, email, phone, consent_in, attributes FROM rows
+        con.execute(f"""COPY (SELECT contact_id, email, phone, consent_in, attributes, has_email, has_phone FROM rows
                              WHERE final_error IS NULL) TO '{contacts}' (FORMAT parquet)""")
         con.execute(f"""COPY (SELECT file, line, CASE WHEN final_error = 'duplicate_id' THEN contact_id ELSE value END
                                      AS value, final_error AS error, 'contacts' AS platform, '' AS detail
@@ -253,16 +255,17 @@ def delete_contacts(store: Store, tenant: str, planned: pl.DataFrame, export_dir
     path = (directory / f"deleted-contacts_{_safe_name(tenant)}_{export_id}.csv").resolve()
     copy = planned.with_columns(pl.lit(now.isoformat()).alias("deleted_at"),
                                 pl.lit(expires_at.isoformat()).alias("expires_at"))
-    # Only the owner may read a file of personal data.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Recorded (with its expiry) before it exists: whatever happens next, maintenance finds it.
+    store.record_safety_export(tenant, {"export_id": export_id, "path": str(path), "rows": planned.height,
+                                        "expires_at": expires_at})
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # personal data: the owner only
     with os.fdopen(fd, "w", newline="") as sink:
         guard_formulas(copy).write_csv(sink)
     try:
-        result = store.erase_contacts(tenant, planned["id"].to_list(),
-                                      {"export_id": export_id, "path": str(path), "rows": planned.height,
-                                       "expires_at": expires_at})
+        result = store.erase_contacts(tenant, planned["id"].to_list())
     except BaseException:
         path.unlink(missing_ok=True)  # nothing was deleted: no copy to keep
+        store.safety_export_removed(export_id)
         raise
     return {"tenant": tenant, **result, "safety_export": str(path), "expires_at": expires_at.isoformat()}
 
@@ -270,16 +273,16 @@ def delete_contacts(store: Store, tenant: str, planned: pl.DataFrame, export_dir
 def maintenance(store: Store, now: datetime | None = None) -> dict:
     """Remove the safety copies whose 3 days have passed (the nightly DAG runs this too)."""
     now = now or utcnow()
-    removed, missing = [], []
+    removed, elsewhere = [], []
     for export in store.safety_exports_due(now):
         path = Path(export["path"])
         if path.exists():
             path.unlink()
             removed.append(str(path))
-        else:
-            missing.append(str(path))
-        store.safety_export_removed(export["export_id"])
-    return {"safety_exports_removed": removed, "already_gone": missing}
+            store.safety_export_removed(export["export_id"])
+        else:  # written on another machine (or deleted by hand): stays due until it is gone there
+            elsewhere.append(str(path))
+    return {"safety_exports_removed": removed, "not_found_here": elsewhere}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,8 +318,9 @@ def resubscribe(store: Store, tenant: str, address: str, confirmed_at: str, evid
     key = store.address_key(tenant, channel, normalized)
     detail = json.dumps({"confirmed_at": when.isoformat(), "evidence": evidence.strip()})
     result = store.lift(tenant, channel, key, True, when, "resubscribed", detail)
-    if not result["lifted"]:
-        raise UserError(f"{address}: no active unsubscribe for tenant {tenant}; nothing to resubscribe")
+    if not result["lifted"] and not result["contacts"]["contacts_changed"]:
+        raise UserError(f"{address}: no active unsubscribe and no contact waiting for double opt-in "
+                        f"for tenant {tenant}; nothing changed")
     return _lift_summary(tenant, address, channel, normalized, result)
 
 
@@ -399,20 +403,25 @@ def plan_audience(store: Store, tenant: str, purpose: str, path: str | None = No
         recipients = pl.concat([frame.drop("_line"), normalized.select("address", "_error")], how="horizontal")
     blocked = _blocked(store, tenant, purpose, channel, recipients["address"])
     consent = pl.col("marketing_consent") if use_contacts else pl.lit(None, pl.String)
+    address_consent = pl.col("_consent")
     reason = (
         pl.when(pl.col("address").is_null()).then(pl.lit("invalid_address"))
         .when(pl.col("removed_because").is_not_null()).then(pl.col("removed_because"))
-        .when(pl.lit(purpose == "marketing") & consent.is_in(["unsubscribed", "pending_double_opt_in"]))
-        .then(pl.concat_str(pl.lit("consent_"), consent))
+        .when(pl.lit(purpose == "marketing") & address_consent.is_not_null())
+        .then(pl.concat_str(pl.lit("consent_"), address_consent))
         .otherwise(pl.lit(None, pl.String))
     )
-    judged = recipients.join(blocked, on="address", how="left", maintain_order="left").with_columns(
-        reason.alias("_removed"))
+    judged = recipients.join(blocked, on="address", how="left", maintain_order="left")
+    # One contact that opted out (or waits for double opt-in) speaks for every contact of its address.
+    judged = judged.with_columns(
+        pl.when(consent.is_in(["unsubscribed", "pending_double_opt_in"])).then(consent).otherwise(None)
+        .max().over("address").alias("_consent"))
+    judged = judged.with_columns(reason.alias("_removed"))
     kept = judged.filter(pl.col("_removed").is_null())
     sendable = kept.unique("address", keep="first", maintain_order=True)
     removed = dict(judged.filter(pl.col("_removed").is_not_null()).group_by("_removed").len()
                    .sort("len", descending=True).iter_rows())
-    out = sendable.drop("_error", "removed_because", "_removed")
+    out = sendable.drop("_error", "removed_because", "_removed", "_consent")
     summary = {"tenant": tenant, "purpose": purpose, "channel": channel, "recipients_in": recipients.height,
                "sendable": sendable.height, "removed": removed, "duplicates": kept.height - sendable.height}
     return out, summary

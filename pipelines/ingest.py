@@ -10,7 +10,9 @@ import hashlib
 import itertools
 import json
 import tempfile
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,16 +30,20 @@ from pipelines.settings import DEFAULT_MAX_REJECT_RATE
 from pipelines.sources.base import MapOptions, Probe
 from pipelines.store import Stage, Store, open_store
 from pipelines.store.base import DUCKDB_CONFIG, new_run_id, sql_statements, utcnow
-from pipelines.validate import preload, validate
+from pipelines.validate import preload, validate_suites
 
-BATCH_ROWS = 1_000_000
-# GX audits a uniform sample of this many staged rows (all of them below it): its pandas path needs
-# the batch in memory, and the guarantees that must hold for every row (one row per key, known
-# reasons, normalized addresses) come from how the batch is built, not from the audit.
+BATCH_ROWS = 500_000  # rows normalized at once; NORMALIZE_THREADS batches are in flight
+# GX audits a uniform sample of about this many staged rows (all of them below it): its pandas path
+# needs the batch in memory, and the guarantees that must hold for every row (one row per key,
+# known reasons, normalized addresses) come from how the batch is built, not from the audit.
 VALIDATION_SAMPLE = 200_000
+# Up to this many distinct `detail` texts, staging carries them as an enum (sql/duckdb/stage.sql).
+DETAIL_ENUM_MAX = 65_536
 STAGING_MEMORY = "1500MB"
-# Parts are written once and read back by the staging DuckDB moments later: fast beats small.
-PART_COMPRESSION = "lz4"
+# Parts are written once and read back by the staging DuckDB moments later: fast beats small, and
+# nothing filters on their statistics.
+PART_COMPRESSION = "uncompressed"
+NORMALIZE_THREADS = 2
 EXAMPLES_PER_ERROR = 5
 
 Progress = Callable[[str, int], None]  # (what, rows done so far)
@@ -151,23 +157,55 @@ def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: i
         sha256=pf.source.sha256, default_region=req.default_region, now=now, slash_order=order,
     )
     parts = []
-    # The file's mapped rows stream in bounded batches (Polars parses ahead while a batch is being
-    # normalized): the Python-side work on distinct values (IDNA, phones) needs eager batches.
+    # Whether every input line made exactly one record: staging then counts rows without DISTINCT.
+    # Batches follow the file's order, so a line's records can only straddle two neighbours.
+    one_per_line, last_line = True, 0
+    # The file's mapped rows stream in bounded batches (Polars parses ahead), normalized on
+    # NORMALIZE_THREADS threads (Polars releases the GIL): the Python-side work on distinct values
+    # (IDNA, phones) needs eager batches.
     batches = iter(mapped.collect_batches(chunk_size=BATCH_ROWS))
-    for n in itertools.count():
-        try:
-            batch = next(batches, None)
-        except pl.exceptions.ComputeError as exc:
-            raise UserError(f"{pf.source.display}: cannot be read ({str(exc).splitlines()[0]})") from None
-        if batch is None:
-            break
-        part = workdir / f"part_{index:04d}_{n:05d}.parquet"
-        normalize_batch(batch, ctx).write_parquet(part, compression=PART_COMPRESSION)
-        parts.append(part)
-        done += batch.height
-        if progress:
-            progress(f"normalizing {pf.source.name}", done)
+    running: deque = deque()
+    with ThreadPoolExecutor(NORMALIZE_THREADS, thread_name_prefix="normalize") as pool:
+        for n in itertools.count():
+            try:
+                batch = next(batches, None)
+            except pl.exceptions.ComputeError as exc:
+                raise UserError(f"{pf.source.display}: cannot be read ({str(exc).splitlines()[0]})") from None
+            if batch is not None:
+                part = workdir / f"part_{index:04d}_{n:05d}.parquet"
+                running.append(pool.submit(_normalize_part, batch, ctx, part))
+                parts.append(part)
+            while running and (batch is None or len(running) >= NORMALIZE_THREADS):
+                rows, lines = running.popleft().result()
+                if one_per_line and lines is not None:
+                    lo, hi, distinct, nulls, records = lines
+                    one_per_line = distinct == records and not nulls and lo > last_line
+                    last_line = hi
+                done += rows
+                if progress:
+                    progress(f"normalizing {pf.source.name}", done)
+            if batch is None:
+                break
+    pf.info["one_record_per_line"] = one_per_line
     return parts, done
+
+
+def _normalize_part(batch: pl.DataFrame, ctx: FileContext, part: Path) -> tuple[int, tuple | None]:
+    """Normalize one batch into a Parquet part; returns its input rows and its line facts
+    (lowest, highest, distinct line numbers, null lines, records; None for no records)."""
+    out = normalize_batch(batch, ctx)
+    line = pl.col("source_line")
+    lines = None
+    if out.height:
+        lines = out.select(line.min().alias("lo"), line.max().alias("hi"), line.n_unique().alias("n"),
+                           line.null_count().alias("nulls"), pl.len().alias("records")).row(0)
+    # Staging reads the raw value and status only of rejected rows, the raw time only where it
+    # warned: elsewhere they are dropped before writing (a third of a part's bytes).
+    out = out.with_columns(
+        pl.when(pl.col("error").is_not_null()).then(pl.col(c)).alias(c) for c in ("raw_address", "status")
+    ).with_columns(pl.when(pl.col("time_warning").is_not_null()).then(pl.col("occurred_raw")).alias("occurred_raw"))
+    out.write_parquet(part, compression=PART_COMPRESSION, statistics=False)
+    return batch.height, lines
 
 
 def _literal(path: Path) -> str:
@@ -193,10 +231,12 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
             "file_idx": list(range(len(planned))),
             "source_file": [p.source.display for p in planned],
             "source_sha256": [p.source.sha256 for p in planned],
+            "sha_rank": [sorted(p.source.sha256 for p in planned).index(p.source.sha256) for p in planned],
             "source_platform": [p.adapter.name for p in planned],
             "source_kind": [p.match.kind for p in planned],
+            "one_record_per_line": [p.info.get("one_record_per_line", False) for p in planned],
         },
-        schema_overrides={"file_idx": pl.Int32},
+        schema_overrides={"file_idx": pl.Int32, "sha_rank": pl.Int32, "one_record_per_line": pl.Boolean},
     )
     spill = workdir / "duckdb_spill"
     # Polars is done by now: staging may take more memory than the store's default.
@@ -204,11 +244,16 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
     try:
         con.register("files", files.to_arrow())
         con.execute(sql("rows_view", parts=parts))
-        con.execute(q["keys"])
+        details = con.execute(q["distinct_details"]).fetchall()[0][0]
+        con.execute(q["detail_enum" if 0 < details <= DETAIL_ENUM_MAX else "detail_text"])
         params = {"tenant": tenant, "load_time": now}
         con.execute(sql("suppressions", out=stage.suppressions), params)
-        multi = con.execute(q["multi_file_keys"]).fetchall()[0][0]
-        con.execute(sql("lineage_with_multi_file_keys" if multi else "lineage", out=stage.lineage), params)
+        staged, suppression_rows, multi = con.execute(
+            sql("suppression_counts", suppressions=stage.suppressions)).fetchall()[0]
+        if multi:
+            con.execute(sql("lineage", suppressions=stage.suppressions, out=stage.lineage), params)
+        else:
+            con.execute(sql("no_lineage", suppressions=stage.suppressions, out=stage.lineage))
         con.execute(sql("evidence", out=stage.evidence), {"tenant": tenant})
         con.execute(sql("rejects", out=stage.rejects))
         con.execute(sql("warnings", out=stage.warnings))
@@ -217,15 +262,14 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
         by_reason = [dict(zip(("channel", "reason", "scope", "count"), r, strict=False))
                      for r in con.execute(sql("reason_counts", suppressions=stage.suppressions)).fetchall()]
         warnings = dict(con.execute(q["warning_counts"]).fetchall())
-        lineage_rows = con.execute("SELECT coalesce(sum(row_count), 0) FROM read_parquet(?)", [str(stage.lineage)]).fetchall()[0][0]
-        staged = con.execute("SELECT count(*) FROM read_parquet(?)", [str(stage.suppressions)]).fetchall()[0][0]
-        evidence = dict(con.execute(sql("evidence_counts", evidence=stage.evidence)).fetchall())
+        evidence = dict(con.execute(q["evidence_counts"]).fetchall())
         rejects = pl.read_parquet(stage.rejects)
         warning_examples = (pl.read_parquet(stage.warnings).group_by("warning", maintain_order=True)
                             .agg(pl.struct("file", "line", "value").head(EXAMPLES_PER_ERROR).alias("examples")))
+        # Bernoulli sampling is one parallel pass; a reservoir of a fixed size is a slow serial one.
+        percent = 100.0 if staged <= VALIDATION_SAMPLE else 100.0 * VALIDATION_SAMPLE / staged
         sample = con.sql(
-            f"SELECT * FROM read_parquet({_literal(stage.suppressions)}) "
-            f"USING SAMPLE reservoir({VALIDATION_SAMPLE} ROWS) REPEATABLE (7)"
+            sql("validation_sample", suppressions=stage.suppressions).replace(":percent", f"{percent:.6f}")
         ).to_arrow_table()
     finally:
         con.close()
@@ -235,7 +279,7 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
         "by_reason": by_reason,
         "time_warnings": warnings,
         "time_warning_examples": {r["warning"]: r["examples"] for r in warning_examples.iter_rows(named=True)},
-        "suppression_rows": int(lineage_rows),
+        "suppression_rows": int(suppression_rows),
         "suppressions_in_run": int(staged),
         "deliveries": int(evidence.get("delivered", 0)),
         "soft_bounce_events": int(evidence.get("soft_bounce", 0) + evidence.get("soft_bounce_count", 0)),
@@ -257,7 +301,6 @@ def ingest(req: IngestRequest, store: Store | str | None = None, progress: Progr
     from pipelines.report import report_after_ingest
 
     req.check()
-    preload()
     own_store = not isinstance(store, Store)
     st = open_store(store) if own_store else store
     try:
@@ -303,6 +346,9 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
             store.save_watermarks(req.tenant, req.watermarks, run_id)
         return summary
 
+    # GX imports in the background while the files are normalized (mostly Polars, GIL released);
+    # any earlier it would fight the hashing of the inputs for the GIL, and a skipped run needs none.
+    preload()
     store.begin_run(run_id, req.tenant, "ingest", input_hash, req.options())
     stage = None
     validation = None
@@ -391,7 +437,8 @@ def _empty_part(req: IngestRequest, workdir: Path, now) -> Path:
 
 
 def _validate(sample: pl.DataFrame, total: int, rejects: pl.DataFrame) -> dict:
-    results = [validate(sample, "canonical_suppression", total_rows=total)]
+    batches = [(sample, "canonical_suppression", total)]
     if rejects.height:
-        results.append(validate(rejects.head(VALIDATION_SAMPLE), "quarantine_record", total_rows=rejects.height))
+        batches.append((rejects.head(VALIDATION_SAMPLE), "quarantine_record", rejects.height))
+    results = validate_suites(batches)  # one GX context for both suites
     return {"success": all(r.success for r in results), "suites": [r.to_dict() for r in results]}

@@ -15,6 +15,7 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,15 +102,19 @@ def _materialize(display: str, name: str, opener, workdir: Path, index: int) -> 
     digest, newlines = hashlib.sha256(), 0
     utf8 = codecs.getincrementaldecoder("utf-8")()
     local: Path | None = getattr(opener, "path", None)
-    with opener() as fh:
+    # sha256 releases the GIL: each chunk is hashed on a second thread while this one counts its
+    # lines and checks its encoding (an ASCII chunk needs no decoding to be valid UTF-8).
+    with opener() as fh, ThreadPoolExecutor(1, thread_name_prefix="sha256") as hasher:
         out = None if local else dst.open("wb")
         try:
             while chunk := fh.read(CHUNK):
-                digest.update(chunk)
+                hashed = hasher.submit(digest.update, chunk)
                 newlines += chunk.count(b"\n")
-                utf8.decode(chunk)
+                if utf8.getstate()[0] or not chunk.isascii():
+                    utf8.decode(chunk)
                 if out:
                     out.write(chunk)
+                hashed.result()
             utf8.decode(b"", final=True)
         except UnicodeDecodeError:
             # Not UTF-8 after all (past the first megabyte): a legacy Windows export.

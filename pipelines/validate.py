@@ -73,21 +73,33 @@ def preload() -> threading.Thread:
 
 def validate(frame: pl.DataFrame, suite_name: str, total_rows: int | None = None) -> SuiteOutcome:
     """Run one suite from `expectations/<suite_name>.json` on a frame."""
+    return validate_suites([(frame, suite_name, total_rows)])[0]
+
+
+def validate_suites(batches: list[tuple[pl.DataFrame, str, int | None]]) -> list[SuiteOutcome]:
+    """Run several suites, each on its frame (`total_rows`: the rows it stands for), in one GX context."""
     gx = _import_gx()
-    spec = json.loads((EXPECTATIONS_DIR / f"{suite_name}.json").read_text())
-    total = total_rows if total_rows is not None else frame.height
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars on the user's stderr
-    suite = context.suites.add(gx.ExpectationSuite(**spec))
-    batch = (
-        context.data_sources.add_pandas("run")
-        .add_dataframe_asset("batch")
-        .add_batch_definition_whole_dataframe("whole")
-        .get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-    )
-    result = batch.validate(suite, result_format="SUMMARY")
+    source = context.data_sources.add_pandas("run")
+    outcomes = []
+    for n, (frame, suite_name, total_rows) in enumerate(batches):
+        spec = json.loads((EXPECTATIONS_DIR / f"{suite_name}.json").read_text())
+        suite = context.suites.add(gx.ExpectationSuite(**spec))
+        batch = (
+            source.add_dataframe_asset(f"batch{n}")
+            .add_batch_definition_whole_dataframe("whole")
+            .get_batch(batch_parameters={"dataframe": frame.to_pandas()})
+        )
+        result = batch.validate(suite, result_format="SUMMARY")
+        outcomes.append(_outcome(result, suite_name, frame.height,
+                                 total_rows if total_rows is not None else frame.height))
+    return outcomes
+
+
+def _outcome(result, suite_name: str, rows: int, total: int) -> SuiteOutcome:
     outcomes = []
     for r in result.results:
         config = r.expectation_config
@@ -102,4 +114,4 @@ def validate(frame: pl.DataFrame, suite_name: str, total_rows: int | None = None
             )
         )
     ok = not any(not o.success and o.severity == "critical" for o in outcomes)
-    return SuiteOutcome(suite_name, ok, frame.height, total, outcomes)
+    return SuiteOutcome(suite_name, ok, rows, total, outcomes)

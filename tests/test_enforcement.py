@@ -247,15 +247,16 @@ def test_ten_consecutive_soft_bounces_block(cli, tmp_path):
     cli("contacts", "import", "--tenant", "acme", contacts_file(tmp_path, [("c1", "flaky@example.com", "", "F", "")]))
     nine = ingest(cli, events(tmp_path, soft_bounces(9, start), "nine.csv"))
     assert nine["soft_bounce_blocks"] == 0
+    # The same nine again, and an overlapping export of five of them: still nine, not 23.
+    again = cli("ingest", "--tenant", "acme", "--json", "--force", tmp_path / "nine.csv").json()
+    overlap = ingest(cli, events(tmp_path, soft_bounces(5, start + timedelta(days=4)), "overlap.csv"))
+    assert again["soft_bounce_blocks"] == overlap["soft_bounce_blocks"] == 0
     assert cli("check", "--tenant", "acme", "--json", "flaky@example.com").json()[0]["suppressed"] is False
     tenth = ingest(cli, events(tmp_path, soft_bounces(1, start + timedelta(days=20)), "tenth.csv"))
     assert tenth["soft_bounce_blocks"] == 1 and tenth["contacts_blocked"] == 1
     check = cli("check", "--tenant", "acme", "--json", "flaky@example.com").json()[0]
     assert check["suppressed"] is True and "hard_bounce" in check["reasons"]
     assert exported_contacts(cli)["c1"]["email_status"] == "suppressed"
-    # Re-running the same exports counts nothing twice.
-    again = cli("ingest", "--tenant", "acme", "--json", "--force", tmp_path / "nine.csv").json()
-    assert again["soft_bounce_blocks"] == 0
 
 
 def test_a_delivery_resets_the_count_and_sms_never_blocks(cli, tmp_path):
@@ -335,3 +336,75 @@ def test_the_contacts_safety_dir_comes_from_the_environment(cli, tmp_path, monke
     done = cli("contacts", "delete", "--tenant", "acme", "--yes", "--json", "c1").json()
     assert Path(done["safety_export"]).parent == tmp_path / "vault"
     assert os.listdir(tmp_path / "vault") == [Path(done["safety_export"]).name]
+
+
+def test_a_confirmation_older_than_the_unsubscribe_is_refused(cli, tmp_path):
+    ingest(cli, events(tmp_path, [("late@example.com", "unsubscribe", "2024-06-01T00:00:00Z")]))
+    old = cli("resubscribe", "--tenant", "acme", "late@example.com", "--confirmed-at", "2023-01-01T00:00:00Z",
+              "--evidence", "doi-1")
+    assert old.code == 1 and "not after the unsubscribe" in old.stderr
+    assert cli("check", "--tenant", "acme", "--json", "late@example.com").json()[0]["suppressed"] is True
+
+
+def test_double_opt_in_after_a_deletion_sticks(cli, tmp_path, in_tmp):
+    """A re-created contact waits for double opt-in; `resubscribe` confirms it even with no
+    unsubscribe to lift, and later routine imports neither undo that nor touch other contacts."""
+    people = contacts_file(tmp_path, [("a", "shared@example.com", "", "A", "subscribed"),
+                                      ("b", "shared@example.com", "", "B", "subscribed")])
+    cli("contacts", "import", "--tenant", "acme", people)
+    assert cli("contacts", "delete", "--tenant", "acme", "--yes", "a").code == 0
+    cli("contacts", "import", "--tenant", "acme", contacts_file(tmp_path, [("a", "shared@example.com", "", "A", "subscribed")], "re.csv"))
+    got = exported_contacts(cli)
+    assert (got["a"]["marketing_consent"], got["b"]["marketing_consent"]) == ("pending_double_opt_in", "subscribed")
+    confirmed = cli("resubscribe", "--tenant", "acme", "shared@example.com", "--confirmed-at", "2026-01-02T00:00:00Z",
+                    "--evidence", "doi-9", "--json")
+    assert confirmed.code == 0, confirmed.stderr
+    assert confirmed.json()["lifted"] == [] and confirmed.json()["contacts_changed"] == 1
+    cli("contacts", "import", "--tenant", "acme", people)  # the routine nightly contacts export again
+    got = exported_contacts(cli)
+    assert (got["a"]["marketing_consent"], got["b"]["marketing_consent"]) == ("subscribed", "subscribed")
+    with open_store(str(cli.store)) as st:
+        audit = st.con.execute("SELECT action FROM suppression_events WHERE action = 'double_opt_in_confirmed'").fetchall()
+    assert audit == [("double_opt_in_confirmed",)]
+
+
+def test_deleting_a_contact_leaves_its_address_nowhere_in_plain_text(cli, tmp_path, in_tmp):
+    secret = "zoe.private@example.com"
+    export = write(tmp_path / "bounces.csv", "address,event,occurred_at,detail\n"
+                   f"{secret},hard_bounce,2024-01-01T00:00:00Z,550 5.1.1 <Zoe.Private@Example.com> user unknown\n"
+                   f"{secret},soft_bounce,2024-01-02T00:00:00Z,452 4.2.2 mailbox of {secret} full\n"
+                   f"{secret},maybe_bounced,2024-01-03T00:00:00Z,\n"
+                   "other@example.com,hard_bounce,2024-01-01T00:00:00Z,550\n")
+    ingest(cli, "--max-reject-rate", "0.5", export)
+    cli("contacts", "import", "--tenant", "acme", contacts_file(tmp_path, [("z", secret, "", "Zoe", ""),
+                                                                          ("z", "zoe.private@example.com x", "", "dup", "")]))
+    assert cli("contacts", "delete", "--tenant", "acme", "--yes", "z").code == 0
+    with open_store(str(cli.store)) as st:
+        tables = [t for (t,) in st.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema IN ('main', 'public') "
+            "AND table_type = 'BASE TABLE'").fetchall()]
+        found = {}
+        for table in tables:
+            text = "::VARCHAR" if st.dialect == "duckdb" else "::text"
+            rows = st.con.execute(f"SELECT count(*) FROM {table} t WHERE lower(t{text}) LIKE "
+                                  + ("?" if st.dialect == "duckdb" else "%s"), [f"%{secret}%"]).fetchall()
+            if rows[0][0]:
+                found[table] = rows[0][0]
+    assert found == {}
+    assert cli("check", "--tenant", "acme", "--json", secret).json()[0]["suppressed"] is True
+
+
+def test_one_opted_out_contact_speaks_for_its_address(cli, tmp_path):
+    cli("contacts", "import", "--tenant", "acme", contacts_file(tmp_path, [
+        ("a", "pat@example.com", "", "A", "unsubscribed"), ("b", "Pat@Example.com", "", "B", "subscribed")]))
+    plan = cli("audience", "--tenant", "acme", "--purpose", "marketing", "--contacts", "--json").json()
+    assert plan["sendable"] == 0 and plan["removed"] == {"consent_unsubscribed": 2}
+
+
+def test_a_contacts_file_with_some_columns_keeps_the_others(cli, tmp_path):
+    cli("contacts", "import", "--tenant", "acme", contacts_file(tmp_path, [("c1", "keep@example.com", "+14155550100", "Kim", "")]))
+    write(tmp_path / "phones.csv", "id,phone,city\nc1,+14155550111,Oslo\n")
+    assert cli("contacts", "import", "--tenant", "acme", tmp_path / "phones.csv").code == 0
+    got = exported_contacts(cli)["c1"]
+    assert (got["email"], got["phone"]) == ("keep@example.com", "+14155550111")
+    assert json.loads(got["attributes"]) == {"first_name": "Kim", "city": "Oslo"}

@@ -40,6 +40,8 @@ def build_duckdb_store(path) -> None:
     assert run_cli("contacts", "delete", "--tenant", "acme", "--yes", "--store", path,
                    "--export-dir", path.parent / "safety", "c1").code == 0
     assert run_cli("settings", "--tenant", "acme", "--soft-bounce-threshold", "7", "--store", path).code == 0
+    with open_store(str(path)) as st:  # a nightly sync's watermark
+        st.save_watermarks("acme", {"sendgrid-main": "2026-11-29T02:00:00+00:00"}, "run_sync")
 
 
 def test_duckdb_to_postgres_and_back(tmp_path, pg_database):

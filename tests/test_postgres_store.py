@@ -207,6 +207,20 @@ def test_the_database_blocks_a_suppressed_contact_whoever_writes_it(pg_database,
             "('acme', 'raw2', 'leaver@example.com', '+14155550100', 'active', 'active', 'subscribed'), "
             "('acme', 'raw3', 'fine@example.com', NULL, 'active', 'active', 'subscribed'), "
             "('globex', 'raw4', 'bounced@example.com', NULL, 'active', 'active', 'subscribed')")
+        # Ways a careless (or clever) writer could slip past: its own key, a display name, a
+        # trailing dot, a no-break space, a phone with spaces. None works.
+        con.execute(
+            "INSERT INTO contacts (tenant, contact_id, email, email_key, phone, email_status, sms_status, "
+            "marketing_consent) VALUES "
+            "('acme', 'k1', 'bounced@example.com', 'whatever', NULL, 'active', 'active', 'subscribed'), "
+            "('acme', 'k2', '\"Bo\" <Bounced@Example.COM.>', NULL, NULL, 'active', 'active', 'subscribed'), "
+            "('acme', 'k3', E'bounced@example.com\\u00a0', '', NULL, 'active', 'active', 'subscribed'), "
+            "('acme', 'k4', NULL, NULL, '+1 415 555 0100', 'active', 'active', 'subscribed')")
+        sneaky = con.execute("SELECT contact_id, email_status, sms_status FROM contacts "
+                             "WHERE contact_id LIKE 'k%' ORDER BY contact_id").fetchall()
+        assert sneaky == [("k1", "suppressed", "active"), ("k2", "suppressed", "active"),
+                          ("k3", "suppressed", "active"), ("k4", "active", "suppressed")]
+        con.execute("DELETE FROM contacts WHERE contact_id LIKE 'k%'")
         rows = con.execute("SELECT contact_id, email_status, sms_status, marketing_consent FROM contacts "
                            "ORDER BY contact_id").fetchall()
         assert rows == [("raw1", "suppressed", "active", "subscribed"), ("raw2", "active", "suppressed", "unsubscribed"),
@@ -230,3 +244,27 @@ def test_reason_rules_in_the_database_match_the_model(pg_database, tmp_path):
             rows = st.con.execute("SELECT reason, blocks_all FROM suppression_reasons").fetchall()
         assert {r for r, _ in rows} == set(REASONS)
         assert {r for r, blocks in rows if blocks} == set(BLOCKS_ALL)
+
+
+def test_a_contact_written_during_a_load_is_blocked_by_it(pg_database, mon, tmp_path):
+    """A writer inserting a contact while a load of its tenant runs: one waits for the other, so
+    the contact never ends up active beside its new suppression."""
+    from pipelines.store.postgres_store import CONTACT_LOCKS
+
+    seed = tmp_path / "seed.csv"
+    seed.write_text("id,email\nc0,someone@example.com\n")
+    assert run_cli("contacts", "import", "--tenant", "acme", "--store", pg_database, seed).code == 0
+    writer = psycopg.connect(pg_database)  # a transaction of another application, left open
+    writer.execute("INSERT INTO contacts (tenant, contact_id, email, email_status, sms_status, marketing_consent) "
+                   "VALUES ('acme', 'carol', 'carol@example.com', 'active', 'active', 'subscribed')")
+    bounces = plain_list(tmp_path / "bounces.csv", range(0))
+    bounces.write_text("email\ncarol@example.com\n")
+    load = suppress(pg_database, "ingest", "--tenant", "acme", "--json", bounces)
+    wait_for("the load to wait for the writer", lambda: mon.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = %s",
+        (CONTACT_LOCKS,)).fetchone()[0] == 1 or load.poll() is not None)
+    writer.commit()
+    writer.close()
+    summary = finish(load)
+    assert summary["contacts_blocked"] == 1
+    assert mon.execute("SELECT email_status FROM contacts WHERE contact_id = 'carol'").fetchone() == ("suppressed",)

@@ -157,3 +157,75 @@ def test_parse_since():
     assert parse_since(None, now) == datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
     with pytest.raises(UsageError, match="--since"):
         parse_since("yesterday-ish", now)
+
+
+def test_sync_nights_are_trended_per_sync_source_quiet_and_repeated_nights_included(store, tmp_path, monkeypatch):
+    """Real `sync_tenant` nights against the fake APIs: a night with nothing new (no files) and a
+    pull identical to the night before (`skipped`) are nights that ran with 0 new rows, under the
+    sync source's name; a one-off import of the same platform's files stays a series of its own."""
+    from pipelines.sync.config import load_sources
+    from pipelines.sync.run import sync_tenant
+    from tests.sync.conftest import ENV, sources_toml
+    from tests.sync.fake_api import FakeApis, record_at
+
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    start = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)  # night d is start + d days
+    nights = 6
+    apis = FakeApis(now=start).start()
+    try:
+        path = tmp_path / "sources.toml"
+        path.write_text(sources_toml(apis.url, ("sendgrid", "postmark"), options={"overlap_hours": 0}))
+        sources = load_sources(path)
+        for d in (1, 2):  # a SendGrid bounce an hour before nights 1 and 2
+            apis.add("sendgrid", *record_at("sendgrid", f"sg.night{d}@example.com", start + timedelta(days=d, hours=-1)))
+        # Postmark's filter is by day: night 1 and night 2 both read this one (night 2: identical, skipped)
+        apis.add("postmark", *record_at("postmark", "pm.noon@example.com", start + timedelta(hours=10)))
+        statuses = []
+        for d in range(nights):
+            apis.now = start + timedelta(days=d)
+            reports, errors = sync_tenant(sources, str(store), now=apis.now, sleep=lambda s: None)
+            assert errors == [], [str(e) for e in errors]
+            statuses.append({r["source"]: (r["ingest"]["status"], r["records"]) for r in reports})
+    finally:
+        apis.stop()
+    assert [s["postmark-main"][0] for s in statuses] == ["succeeded", "succeeded", "skipped"] + ["succeeded"] * 3
+    assert [s["sendgrid-main"][1] for s in statuses[1:]] == [1, 1, 0, 0, 0]  # no files on the quiet nights
+    with open_store(str(store)) as st:  # a one-off migration of SendGrid files, on night 2
+        export = tmp_path / "sendgrid_bounces.csv"
+        export.write_text("email,created,status,reason\nmig@example.org,1700000000,5.1.1,\"550 5.1.1 unknown user\"\n")
+        _load(st, "acme", export, start + timedelta(days=2, hours=9))
+        t = build_trends(st, start - timedelta(days=1), start + timedelta(days=nights - 1, hours=3), "acme")
+
+    sources_by = {s["source"]: s for s in t["sources"]}
+    assert set(sources_by) == {"sync:sendgrid-main", "sync:postmark-main", "sendgrid"}
+    for name in ("sync:sendgrid-main", "sync:postmark-main"):
+        assert sources_by[name]["feed"] == "sync" and sources_by[name]["status"] == "ok", sources_by[name]
+        assert sources_by[name]["days_with_runs"] == sources_by[name]["runs"] == nights
+    assert sources_by["sendgrid"]["feed"] == "files" and sources_by["sendgrid"]["rows_read"] == 1
+    assert t["flags"] == []  # neither stopped nor missed: quiet nights ran
+    series = {(p["source"], p["day"]): p for p in t["series"]}
+    days = [(start + timedelta(days=d)).date().isoformat() for d in range(nights)]
+    assert [series[("sync:sendgrid-main", d)]["rows_read"] for d in days[1:]] == [1, 1, 0, 0, 0]
+    assert [series[("sync:postmark-main", d)]["rows_read"] for d in days[1:]] == [1, 0, 0, 0, 0]
+    skipped = [r for r in t["runs"] if r["status"] == "skipped"]
+    assert len(skipped) == 1 and skipped[0]["counted"] and skipped[0]["sources"] == ["sync:postmark-main"]
+    assert skipped[0]["day"] == days[2]  # the night its pull started, not when it was loaded
+
+
+def test_a_quiet_night_is_flagged_only_for_a_sync_source_that_usually_brings_rows():
+    from pipelines.report.trends import QUIET_NIGHT_MEDIAN, _flags, _run_rows, _series
+
+    start = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
+
+    def runs(source: str, rows: list[int]) -> list[dict]:
+        return [{"run_id": f"{source}{d}", "tenant": "acme", "status": "succeeded", "started_at": start,
+                 "rows_read": n, "rows_rejected": 0, "summary": {"files": []},
+                 "options": {"watermarks": {source: (start + timedelta(days=d)).isoformat()}}}
+                for d, n in enumerate(rows)]
+
+    busy = [QUIET_NIGHT_MEDIAN] * 4 + [0]
+    per_run, per_source, _ = _run_rows(runs("busy", busy) + runs("small", [1, 2, 1, 1, 0]))
+    flags = _flags(_series(per_source), per_run, (start + timedelta(days=4)).date())
+    assert [(f["source"], f["kind"]) for f in flags] == [("sync:busy", "zero_rows")]
+    assert "nothing new" in flags[0]["message"] and f"usually {QUIET_NIGHT_MEDIAN}" in flags[0]["message"]

@@ -41,7 +41,10 @@ def split_address_lists(emails: pl.DataFrame) -> pl.DataFrame:
     are rejected as multiple_at.
     """
     raw = pl.col("raw_address")
-    several = (raw.str.count_matches("@") > 1) & raw.str.contains(r"[;,\s]")
+    several = (raw.str.count_matches("@", literal=True) > 1) & raw.str.contains(r"[;,\s]")
+    # A literal count of `@` rules out nearly every batch before any regex runs.
+    if not emails.select((raw.str.count_matches("@", literal=True) > 1).any()).item():
+        return emails
     if not emails.select(several.any()).item():
         return emails
     unified = (
@@ -57,8 +60,15 @@ def split_address_lists(emails: pl.DataFrame) -> pl.DataFrame:
 
 
 def _addresses(batch: pl.DataFrame, region: str | None) -> pl.DataFrame:
-    emails = split_address_lists(batch.filter(pl.col("channel") == "email"))
-    phones = batch.filter(pl.col("channel") != "email")
+    email_rows, other_rows = batch.select((pl.col("channel") == "email").sum().alias("email"),
+                                          (pl.col("channel") != "email").sum().alias("other")).row(0)
+    if email_rows == batch.height:  # the usual file: one channel, no need to split the batch
+        emails, phones = batch, batch.clear()
+    elif other_rows == batch.height:
+        emails, phones = batch.clear(), batch
+    else:
+        emails, phones = batch.filter(pl.col("channel") == "email"), batch.filter(pl.col("channel") != "email")
+    emails = split_address_lists(emails)
     parts = []
     if emails.height:
         parts.append(normalize_emails(emails, "raw_address", "address", "error"))

@@ -95,32 +95,44 @@ def parse_times(values: pl.Series, now: datetime | None = None, order: str | Non
 
     # Each format is tried only on the rows no earlier format could read: a file usually has
     # one format, so most columns are parsed once.
-    parsed = pl.Series("_t", [None] * frame.height, dtype=UTC_TS)
+    parsed = pl.repeat(None, frame.height, dtype=UTC_TS, eager=True).alias("_t")
     todo = frame.with_row_index("_i").filter(pl.col("raw").is_not_null())
     for n, candidate in enumerate(direct + candidates):
         if todo.height == 0:
             break
         if n == len(direct):
             todo = todo.with_columns(cleaned.alias("_s"))
-        got = todo.select("_i", candidate.cast(UTC_TS).alias("_t")).filter(pl.col("_t").is_not_null())
-        if got.height:
-            parsed = parsed.scatter(got["_i"], got["_t"])
-            todo = todo.join(got.select("_i"), on="_i", how="anti")
-    nullish = raw.is_null() | raw.str.contains(_NULLISH)
+        got = todo.select("_i", candidate.cast(UTC_TS).alias("_t"))
+        read = got["_t"].is_not_null()
+        if not read.any():
+            continue
+        if n == 0 and read.all() and got.height == frame.height:  # the whole column in the first shape
+            parsed = got["_t"]
+            break
+        parsed = parsed.scatter(got["_i"].filter(read), got["_t"].filter(read))
+        todo = todo.filter(~read)
+    out = frame.with_columns(parsed)
+    if parsed.null_count():
+        nullish = raw.is_null() | raw.str.contains(_NULLISH)
+        unread = (
+            pl.when(nullish)
+            .then(pl.lit(None, dtype=pl.String))
+            .when(raw.str.contains(r"^\d{1,2}[/-]\d{1,2}[/-]\d{2,4}"))
+            .then(pl.lit("ambiguous_day_month"))
+            .otherwise(pl.lit("unparseable_time"))
+        )
+    else:  # every row has a time: only its range can warn
+        unread = pl.lit(None, dtype=pl.String)
     warning = (
-        pl.when(nullish)
-        .then(pl.lit(None, dtype=pl.String))
-        .when(pl.col("_t").is_null() & raw.str.contains(r"^\d{1,2}[/-]\d{1,2}[/-]\d{2,4}"))
-        .then(pl.lit("ambiguous_day_month"))
-        .when(pl.col("_t").is_null())
-        .then(pl.lit("unparseable_time"))
+        pl.when(pl.col("_t").is_null())
+        .then(unread)
         .when(pl.col("_t") > now)
         .then(pl.lit("future_time"))
         .when(pl.col("_t") < EARLIEST)
         .then(pl.lit("time_before_1995"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
-    out = frame.with_columns(parsed).with_columns(warning.alias("time_warning"))
+    out = out.with_columns(warning.alias("time_warning"))
     return out.select(
         pl.when(pl.col("time_warning").is_null()).then(pl.col("_t")).otherwise(None).alias("occurred_at"),
         "time_warning",

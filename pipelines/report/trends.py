@@ -1,15 +1,23 @@
 """Trends across runs, per tenant and source (SPEC 4.3): what a nightly feed normally brings, and
 the nights that stand out.
 
-A source is the platform of a run's files. Per (tenant, source, UTC day): rows in, rejects and
-runs; each day is compared with the median of the source's previous days with runs. Flags:
-- `zero_rows`: a day whose runs brought no rows (an empty pull, an empty file);
+Two kinds of series, kept apart:
+- nightly API sync (`suppress sync`, the nightly DAG): the source is `sync:<name>`, the sync
+  source's name (the run options hold it, with its watermark, under `watermarks`), and its day is
+  the night the pull started. A night with nothing new (a run with no rows, or a pull identical to
+  one loaded before: `skipped`) is a night that ran and brought 0 new records;
+- files (`suppress ingest`, the migration DAG): the source is the platform of a run's files, and
+  its day the run's start. Skipped runs (the same files again) and dry runs change nothing and
+  are not counted.
+Per (tenant, source, UTC day): rows in, rejects and runs; each day is compared with the median of
+the source's previous days with runs. Flags:
+- `zero_rows`: a day whose runs brought no rows (an empty file; a sync night with nothing new
+  when the source's median night brings at least QUIET_NIGHT_MEDIAN rows);
 - `volume_spike` / `volume_drop`: rows far above / below that median;
 - `reject_spike`: a reject rate far above that median;
 - `failed_run`: a run that failed or was refused;
 - `missed_runs` / `source_stopped`: a recurring source that skipped its usual days, or has not
   come back since its last run.
-Skipped runs (the same input again) and dry runs change nothing and are not counted as volume.
 """
 from __future__ import annotations
 
@@ -27,8 +35,13 @@ SPIKE_FACTOR = 3.0  # rows at or above 3x the median
 DROP_FACTOR = 0.2  # rows at or below a fifth of the median
 RATE_JUMP = 0.05  # a reject rate at least 5 points and twice above the median
 GAP_FACTOR = 1.5  # a gap between days with runs over 1.5x the usual one
+# A sync night with nothing new is flagged when the median night brings at least this many rows:
+# by chance alone (Poisson) that happens on fewer than 5% of nights.
+QUIET_NIGHT_MEDIAN = 3
 COUNTED = ("succeeded", "failed", "rolled_back")
+SYNC_COUNTED = (*COUNTED, "skipped")  # a sync night whose pull was loaded before: it ran, 0 new
 LOADED = ("succeeded", "rolled_back")
+SYNC_PREFIX = "sync:"
 
 _RELATIVE = re.compile(r"^(\d+)d$")
 
@@ -48,10 +61,25 @@ def parse_since(text: str | None, now: datetime | None = None, default_days: int
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _day(value) -> date:
+def _time(value) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _sync_marks(run: dict) -> dict:
+    marks = (run.get("options") or {}).get("watermarks")
+    return marks if isinstance(marks, dict) else {}
+
+
+def run_time(run: dict) -> datetime:
+    """When a run happened for the trends: a sync run's night is when its pull started (its new
+    watermark; the load may come later, after retries), any other run's its start."""
+    marks = _sync_marks(run)
+    try:
+        return min(_time(v) for v in marks.values()) if marks else _time(run["started_at"])
+    except (TypeError, ValueError):  # a watermark that is not a time: the run's start then
+        return _time(run["started_at"])
 
 
 def _run_rows(runs: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
@@ -60,14 +88,21 @@ def _run_rows(runs: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
     for run in runs:  # a few hundred run records, not rows of an export
         s = run.get("summary") or {}
         dry = bool(s.get("dry_run") or (run.get("options") or {}).get("dry_run"))
-        counted = run["status"] in COUNTED and not dry
+        marks = _sync_marks(run)
+        feed = "sync" if marks else "files"
+        counted = run["status"] in (SYNC_COUNTED if marks else COUNTED) and not dry
         files = s.get("files") or []
-        sources = list(dict.fromkeys(f.get("platform") or "unknown" for f in files)) or [s.get("source") or "unknown"]
-        day = _day(run["started_at"])
+        if marks:  # one sync source per run (the nightly load); its files may be none
+            sources = [SYNC_PREFIX + name for name in sorted(marks)]
+        else:
+            sources = list(dict.fromkeys(f.get("platform") or "unknown" for f in files)) or [s.get("source") or "unknown"]
+        day = run_time(run).date()
         read, rejected = run.get("rows_read") or 0, run.get("rows_rejected") or 0
+        if marks and run["status"] == "skipped":
+            read, rejected = 0, 0
         per_run.append({
-            "run_id": run["run_id"], "tenant": run["tenant"], "kind": run.get("kind"), "status": run["status"],
-            "dry_run": dry, "counted": counted, "started_at": run["started_at"].isoformat()
+            "run_id": run["run_id"], "tenant": run["tenant"], "kind": run.get("kind"), "feed": feed,
+            "status": run["status"], "dry_run": dry, "counted": counted, "started_at": run["started_at"].isoformat()
             if isinstance(run["started_at"], datetime) else str(run["started_at"]),
             "day": day.isoformat(), "sources": sources, "rows_read": read, "rows_rejected": rejected,
             "reject_rate": round(rejected / read, 6) if read else 0.0,
@@ -76,22 +111,24 @@ def _run_rows(runs: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
         if not counted:
             continue
         by_source: dict[str, list[int]] = {}
-        for f in files:
+        if marks:
+            by_source = {source: [read, rejected] for source in sources}
+        for f in [] if marks else files:
             acc = by_source.setdefault(f.get("platform") or "unknown", [0, 0])
             acc[0] += f.get("rows_read") or 0
             acc[1] += f.get("rows_rejected") or 0
         if not by_source:
             by_source[sources[0]] = [read, rejected]
         for source, (r, j) in by_source.items():
-            per_source.append({"run_id": run["run_id"], "tenant": run["tenant"], "source": source, "day": day,
-                               "rows_read": r, "rows_rejected": j, "failed": run["status"] == "failed"})
+            per_source.append({"run_id": run["run_id"], "tenant": run["tenant"], "feed": feed, "source": source,
+                               "day": day, "rows_read": r, "rows_rejected": j, "failed": run["status"] == "failed"})
         if run["status"] in LOADED:
             for b in s.get("by_reason") or []:
                 per_reason.append({"tenant": run["tenant"], "day": day, "reason": b["reason"], "count": b["count"]})
     return per_run, per_source, per_reason
 
 
-_SOURCE_SCHEMA = {"run_id": pl.String, "tenant": pl.String, "source": pl.String, "day": pl.Date,
+_SOURCE_SCHEMA = {"run_id": pl.String, "tenant": pl.String, "feed": pl.String, "source": pl.String, "day": pl.Date,
                   "rows_read": pl.Int64, "rows_rejected": pl.Int64, "failed": pl.Boolean}
 
 
@@ -100,7 +137,7 @@ def _series(per_source: list[dict]) -> pl.DataFrame:
     prior = {"window_size": HISTORY_DAYS, "min_samples": MIN_HISTORY}
     return (
         pl.DataFrame(per_source, schema=_SOURCE_SCHEMA)
-        .group_by("tenant", "source", "day")
+        .group_by("tenant", "feed", "source", "day")
         .agg(pl.col("run_id").n_unique().alias("runs"), pl.col("rows_read").sum(), pl.col("rows_rejected").sum(),
              pl.col("failed").sum().alias("failed_runs"))
         .sort("tenant", "source", "day")
@@ -121,7 +158,8 @@ def _series(per_source: list[dict]) -> pl.DataFrame:
 def _flags(series: pl.DataFrame, per_run: list[dict], until: date) -> list[dict]:
     median, rows, rate = pl.col("median_rows"), pl.col("rows_read"), pl.col("reject_rate")
     rules = {
-        "zero_rows": rows == 0,
+        # a quiet sync night is normal; one is worth a look when the source usually brings several
+        "zero_rows": (rows == 0) & ((pl.col("feed") != "sync") | (median >= QUIET_NIGHT_MEDIAN)),
         "volume_spike": (median > 0) & (rows >= median * SPIKE_FACTOR),
         "volume_drop": (median > 0) & (rows > 0) & (rows <= median * DROP_FACTOR),
         "reject_spike": pl.col("median_reject_rate").is_not_null()
@@ -154,6 +192,8 @@ def _flags(series: pl.DataFrame, per_run: list[dict], until: date) -> list[dict]
 
 
 def _message(kind: str, p: dict) -> str:
+    if kind == "zero_rows" and p["feed"] == "sync":
+        return f"nothing new in {p['runs']} run(s); usually {p['median_rows']:,g} rows a night"
     if kind == "zero_rows":
         return f"no rows in {p['runs']} run(s)"
     if kind in ("volume_spike", "volume_drop"):
@@ -166,8 +206,8 @@ def _message(kind: str, p: dict) -> str:
 
 def build_trends(store: Store, since: datetime, until: datetime | None = None, tenant: str | None = None) -> dict:
     """The cross-run report of one tenant (or all) from `since` to `until` (default now)."""
-    until = until or datetime.now(UTC)
-    runs = [r for r in store.runs_since(since, tenant) if r["started_at"] <= until]
+    since, until = _time(since), _time(until or datetime.now(UTC))
+    runs = [r for r in store.runs_since(since, tenant) if since <= run_time(r) <= until]
     per_run, per_source, per_reason = _run_rows(runs)
     series = _series(per_source)
     until_day = until.astimezone(UTC).date()
@@ -177,7 +217,7 @@ def build_trends(store: Store, since: datetime, until: datetime | None = None, t
         flag_count[(f["tenant"], f["source"])] = flag_count.get((f["tenant"], f["source"]), 0) + 1
     stopped = {(f["tenant"], f["source"]) for f in flags if f["kind"] == "source_stopped"}
     sources = (
-        series.group_by("tenant", "source")
+        series.group_by("tenant", "feed", "source")
         .agg(pl.len().alias("days_with_runs"), pl.col("runs").sum(), pl.col("day").min().alias("first_day"),
              pl.col("day").max().alias("last_day"), pl.col("rows_read").sum(), pl.col("rows_rejected").sum(),
              pl.col("rows_read").median().alias("median_rows"))
@@ -212,7 +252,8 @@ def build_trends(store: Store, since: datetime, until: datetime | None = None, t
         "until": until.isoformat(),
         "generated_at": datetime.now(UTC).isoformat(),
         "thresholds": {"history_days": HISTORY_DAYS, "min_history": MIN_HISTORY, "spike_factor": SPIKE_FACTOR,
-                       "drop_factor": DROP_FACTOR, "reject_rate_jump": RATE_JUMP, "gap_factor": GAP_FACTOR},
+                       "drop_factor": DROP_FACTOR, "reject_rate_jump": RATE_JUMP, "gap_factor": GAP_FACTOR,
+                       "quiet_night_median": QUIET_NIGHT_MEDIAN},
         "days": days,
         "runs": list(reversed(per_run)),
         "series": [

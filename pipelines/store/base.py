@@ -109,6 +109,19 @@ def contact_counts(row) -> dict:
             "marketing_unsubscribed": int(row[3])}
 
 
+def checked_lift(rows: list[dict], unsubscribes: bool, lifted_at: datetime) -> list[dict]:
+    """The (reason, scope) rows a lift takes away; a double opt-in must come after the unsubscribes
+    it lifts (an older confirmation would be undone by the next import of the same export)."""
+    from pipelines.errors import UserError
+
+    if unsubscribes:
+        newer = [r for r in rows if r["last_seen_at"] is not None and r["last_seen_at"] >= lifted_at]
+        if newer:
+            raise UserError(f"the confirmation ({lifted_at.isoformat()}) is not after the unsubscribe it would lift "
+                            f"(last seen {max(r['last_seen_at'] for r in newer).isoformat()}); nothing changed")
+    return [{"reason": r["reason"], "scope": r["scope"]} for r in rows]
+
+
 # Tenant settings and their defaults (SPEC 2.2: "10 consecutive soft bounces (configurable per tenant)").
 TENANT_SETTINGS = {"soft_bounce_threshold": 10}
 
@@ -198,9 +211,14 @@ class Store(ABC):
         """The contacts a delete (ids) or purge (segment `hard_bounced`) would remove."""
 
     @abstractmethod
-    def erase_contacts(self, tenant: str, ids: list[str], safety: dict | None) -> dict:
+    def record_safety_export(self, tenant: str, export: dict) -> None:
+        """Record a safety copy (export_id, path, rows, expires_at) before it is written."""
+
+    @abstractmethod
+    def erase_contacts(self, tenant: str, ids: list[str]) -> dict:
         """Delete these contacts and their events; their addresses stay only as keyed hashes in the
-        suppressions (SPEC 2.3 privacy); records the safety export. One transaction."""
+        suppressions, their lineage, events and the texts that quote them (SPEC 2.3 privacy). One
+        transaction."""
 
     @abstractmethod
     def address_key(self, tenant: str, channel: str, address: str) -> str:

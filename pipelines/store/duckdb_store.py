@@ -14,6 +14,7 @@ from pipelines.store.base import (
     LoadCounts,
     Stage,
     Store,
+    checked_lift,
     contact_counts,
     hmac_macro_sql,
     migrations,
@@ -23,6 +24,10 @@ from pipelines.store.base import (
 )
 
 DIALECT = "duckdb"
+# A bulk insert buffers whole row groups per thread before writing them out; under the 1GB limit
+# DuckDB's default buffer (a fifth of the limit shared by the threads) is below one row group of
+# a suppressions table, and a 10M-row load then runs on one thread at twice the time.
+BULK_WRITE_CONFIG = {"write_buffer_row_group_memory_limit": "256MB"}
 
 
 def _q(name: str, file: str = "load") -> str:
@@ -44,7 +49,7 @@ class DuckDBStore(Store):
     def __init__(self, path: str | Path, read_only: bool = False):
         self.url = str(path)
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
+            self.con = duckdb.connect(str(path), read_only=read_only, config={**DUCKDB_CONFIG, **BULK_WRITE_CONFIG})
         except duckdb.IOException as exc:
             raise UserError(f"cannot open store {path}: {exc}") from None
         self.read_only = read_only
@@ -129,19 +134,19 @@ class DuckDBStore(Store):
              "threshold": self.soft_bounce_threshold(tenant)}
         self.con.execute("BEGIN")
         try:
-            self._x("stage", **p)
             if self.has_erasures(tenant):
                 self._x("erased_map", **p)
-                self._x("tokenize_stage")
             else:
                 self._x("no_erased_map")
-            self._x("classify")
-            added, updated = self._x("change_counts").fetchall()[0]
-            self._x("insert_new", **p)
+            self._x("stage")
+            self._x("classify", **p)
+            updated = self._x("change_counts").fetchall()[0][0]
+            added = self._x("insert_new", **p).fetchall()[0][0]
+            if self._has_contacts(tenant):
+                self._x("created_changes", **p)
             self._x("strengthen", **p)
             self._x("insert_lineage", **p)
             self._x("insert_events", **p)
-            self._x("stage_evidence", **p)
             self._x("insert_evidence", **p)
             self._x("soft_bounce_blocks", **p)
             blocked = self.con.execute("SELECT count(*) FROM soft_bounce_blocks").fetchall()[0][0]
@@ -167,8 +172,8 @@ class DuckDBStore(Store):
             self.con.execute("ROLLBACK")
             raise
         finally:
-            self.con.execute("DROP TABLE IF EXISTS stage_suppressions; DROP TABLE IF EXISTS stage_changes; "
-                             "DROP TABLE IF EXISTS stage_evidence; DROP TABLE IF EXISTS erased_map; "
+            self.con.execute("DROP TABLE IF EXISTS stage_changes; DROP MACRO TABLE IF EXISTS staged; "
+                             "DROP TABLE IF EXISTS erased_map; "
                              "DROP TABLE IF EXISTS soft_bounce_blocks")
         return counts
 
@@ -334,7 +339,10 @@ class DuckDBStore(Store):
         self._select(tenant, ids, segment)
         return self._cframe("erase_set_rows")
 
-    def erase_contacts(self, tenant, ids, safety) -> dict:
+    def record_safety_export(self, tenant, export) -> None:
+        self._x("record_safety_export", "contacts", tenant=tenant, now=utcnow(), **export)
+
+    def erase_contacts(self, tenant, ids) -> dict:
         now = utcnow()
         p = {"tenant": tenant, "now": now, "run_id": None}
         with self._transaction():
@@ -343,11 +351,10 @@ class DuckDBStore(Store):
             self._x("erase_map", "contacts")
             hashed = self.con.execute("SELECT count(*) FROM erase_map").fetchall()[0][0]
             for name in ("erase_suppressions", "erase_sources", "erase_events", "erase_evidence",
-                         "erase_email_keys", "erase_phone_keys", "record_erasures", "erase_audit",
+                         "erase_suppression_details", "erase_event_details", "erase_evidence_details",
+                         "erase_quarantine", "erase_warnings", "erase_run_summaries", "erase_email_keys", "erase_phone_keys", "record_erasures", "erase_audit",
                          "delete_contact_events", "delete_contacts"):
                 self._x(name, "contacts", **p)
-            if safety is not None:
-                self._x("record_safety_export", "contacts", **p, **safety)
         self.con.execute("DROP TABLE IF EXISTS erase_set; DROP TABLE IF EXISTS erase_map")
         return {"contacts_deleted": deleted, "addresses_hashed": hashed}
 
@@ -362,9 +369,11 @@ class DuckDBStore(Store):
              "lifted_at": lifted_at, "now": now, "action": action, "detail": detail}
         with self._transaction():
             self._x("lift_set", "contacts", **p)
-            lifted = self._cframe("lift_rows").to_dicts()
+            lifted = checked_lift(self._cframe("lift_rows").to_dicts(), unsubscribes, lifted_at)
             self._x("lift", "contacts", **p)
             self._x("lift_audit", "contacts", **p)
+            if unsubscribes:
+                self._x("confirm_audit", "contacts", **p)
             changes = "changes_resubscribe" if unsubscribes else "changes_recompute"
             contacts = self._contact_changes(tenant, None, now, "status_input_for_address", changes,
                                              detail=f"{action}: {detail}", channel=channel, address=key)

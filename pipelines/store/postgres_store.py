@@ -29,6 +29,7 @@ from pipelines.store.base import (
     LoadCounts,
     Stage,
     Store,
+    checked_lift,
     contact_counts,
     hmac_pads,
     migrations,
@@ -43,6 +44,7 @@ DIALECT = "postgres"
 # advisory locks in the same database: (TENANT_LOCKS, hashtext(tenant)) per tenant, one key for
 # migrations. Two tenants whose names hash alike merely wait for each other.
 TENANT_LOCKS = 0x53555050  # "SUPP"
+CONTACT_LOCKS = 0x53555052  # the contacts trigger (shared) against a load's contact step (exclusive)
 SCHEMA_LOCKS = 0x53555051
 MIGRATION_KEY = 1
 
@@ -53,7 +55,8 @@ LOAD_WORK_MEM = "256MB"  # per hash/sort of the merge: a 10M-row join stays in m
 # The staged Parquet columns each TEMP table takes (sql/postgres/load.sql `stage_tables`).
 STAGE_COLUMNS = {
     "suppressions": ["tenant", "channel", "address", "reason", "scope", "first_seen_at", "last_seen_at",
-                     "source_platform", "detail", "time_known"],
+                     "source_platform", "detail", "time_known", "source_sha256", "first_line", "row_count",
+                     "single_file"],
     "lineage": ["tenant", "channel", "address", "reason", "scope", "source_sha256", "first_line", "row_count",
                 "first_seen_at", "last_seen_at"],
     "evidence": ["tenant", "channel", "address", "kind", "occurred_at", "bounce_count", "source_sha256",
@@ -81,16 +84,20 @@ def _used(sql: str, params: dict) -> dict:
     return {k: v for k, v in params.items() if k in names}
 
 
+_URL_PASSWORD = re.compile(r"(?i)(^|[?&;\s])((?:ssl)?password|passwd|pwd)=[^&;\s]*")
+
+
 def redact(url: str) -> str:
-    """A connection URL without its password, for messages and logs."""
+    """A store URL without its password, in the user part (`user:pw@`) or as a query parameter
+    (`?password=pw`), for messages and logs: the one place that redacts store URLs."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<postgresql url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        url = urlunsplit(parts._replace(netloc=netloc))
+    return _URL_PASSWORD.sub(lambda m: f"{m[1]}{m[2]}=***", url)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -216,8 +223,11 @@ class PostgresStore(Store):
         self.con.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (TENANT_LOCKS, tenant))
 
     def _xact_lock(self, tenant: str) -> None:
-        """The same lock for the current transaction (re-entrant with the session lock)."""
+        """The same lock for the current transaction (re-entrant with the session lock). The
+        transaction is marked as the library's: the contacts trigger leaves its writes alone
+        (statuses are computed set-wise under this lock)."""
         self.con.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (TENANT_LOCKS, tenant))
+        self.con.execute("SET LOCAL suppression.library_write = 'on'")
 
     def _unlock(self, run_id: str) -> None:
         tenant = self._locked.pop(run_id, None)
@@ -359,6 +369,9 @@ class PostgresStore(Store):
     def _contact_changes(self, tenant: str, run_id: str | None, now, status_input: str, changes: str,
                          detail: str | None = None, **params) -> dict:
         """Bring the statuses of a set of contacts in line with the suppressions; returns the counts."""
+        # Exclusive against the trigger's shared lock: a contact another writer is inserting right
+        # now is either committed before this sees the contacts, or its trigger sees this load.
+        self.con.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (CONTACT_LOCKS, tenant))
         if not self._has_contacts(tenant):  # an onboarding before any contact exists: nothing to do
             return contact_counts(None)
         p = {"tenant": tenant, "run_id": run_id, "now": now, "detail": detail, **params}
@@ -534,9 +547,9 @@ class PostgresStore(Store):
             self._xact_lock(tenant)
             self._stage(Stage(contacts, contacts, contacts, rejects), ("rejects",))
             self._x("stage_contacts_raw", "contacts")
-            self.copy_parquet("stage_contacts_raw", ["contact_id", "email", "phone", "consent_in", "attributes"],
-                              contacts)
-            self._x("stage_contacts", "contacts")
+            self.copy_parquet("stage_contacts_raw", ["contact_id", "email", "phone", "consent_in", "attributes",
+                                                     "has_email", "has_phone"], contacts)
+            self._x("stage_contacts", "contacts", **p)
             if self.has_erasures(tenant):
                 self._x("tokenize_contact_emails", "contacts", **p)
                 self._x("tokenize_contact_phones", "contacts", **p)
@@ -566,7 +579,10 @@ class PostgresStore(Store):
             self._select(tenant, ids, segment)
             return self._cframe("erase_set_rows")
 
-    def erase_contacts(self, tenant, ids, safety) -> dict:
+    def record_safety_export(self, tenant, export) -> None:
+        self._x("record_safety_export", "contacts", tenant=tenant, now=utcnow(), **export)
+
+    def erase_contacts(self, tenant, ids) -> dict:
         now = utcnow()
         p = {"tenant": tenant, "now": now, "run_id": None}
         with self.con.transaction():
@@ -576,11 +592,10 @@ class PostgresStore(Store):
             self._x("erase_map", "contacts")
             hashed = self.con.execute("SELECT count(*) FROM erase_map").fetchone()[0]
             for name in ("erase_suppressions", "erase_sources", "erase_events", "erase_evidence",
-                         "erase_email_keys", "erase_phone_keys", "record_erasures", "erase_audit",
+                         "erase_suppression_details", "erase_event_details", "erase_evidence_details",
+                         "erase_quarantine", "erase_warnings", "erase_run_summaries", "erase_email_keys", "erase_phone_keys", "record_erasures", "erase_audit",
                          "delete_contact_events", "delete_contacts"):
                 self._x(name, "contacts", **p)
-            if safety is not None:
-                self._x("record_safety_export", "contacts", **p, **safety)
         return {"contacts_deleted": deleted, "addresses_hashed": hashed}
 
     def address_key(self, tenant, channel, address) -> str:
@@ -595,9 +610,11 @@ class PostgresStore(Store):
         with self.con.transaction():
             self._xact_lock(tenant)
             self._x("lift_set", "contacts", **p)
-            lifted = self._cframe("lift_rows").to_dicts()
+            lifted = checked_lift(self._cframe("lift_rows").to_dicts(), unsubscribes, lifted_at)
             self._x("lift", "contacts", **p)
             self._x("lift_audit", "contacts", **p)
+            if unsubscribes:
+                self._x("confirm_audit", "contacts", **p)
             changes = "changes_resubscribe" if unsubscribes else "changes_recompute"
             contacts = self._contact_changes(tenant, None, now, "status_input_for_address", changes,
                                              detail=f"{action}: {detail}", channel=channel, address=key)

@@ -6,6 +6,7 @@ files in the shape of the platform's own API responses, which that platform's ad
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -17,11 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipelines.sync.http import Http, Redactor, RetryPolicy, Stats
+from pipelines.errors import UsageError
+from pipelines.sync.http import Http, Redactor, RetryPolicy, Stats, SyncError
 
 # A big first pull is split into files of at most this many records: the reader loads one JSON
 # document at a time, and a million profiles in one document would not fit in memory.
 RECORDS_PER_FILE = 100_000
+# A pull that reads more pages than this fails: a server that ignores paging in a way the
+# repeated-page check misses would otherwise be read until the task times out.
+MAX_PAGES = 20_000
+# What a secret may hold: printable ASCII. A pasted line break would end up in a header.
+_PRINTABLE = re.compile(r"[\x20-\x7e]*")
+_NO_CONTROL = re.compile(r"[^\x00-\x1f\x7f]*")
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ COMMON_OPTIONS: dict[str, Option] = {
     "default_region": Option(str, pattern=r"[A-Za-z]{2}",
                              help="region for national phone numbers, as `suppress ingest --default-region`"),
     "max_reject_rate": Option(float, 0.10, minimum=0, maximum=1, help="refuse the night's load above this"),
+    "max_pages": Option(int, MAX_PAGES, minimum=1, help="fail a pull that reads more pages than this"),
 }
 
 
@@ -83,9 +92,21 @@ class Source:
 
 @dataclass
 class Credentials:
-    secret: str
+    """A source's secret (and login, extra: SES' session token). Never shown by repr(); refused
+    when it holds anything but printable ASCII (a line break pasted with it would go into an
+    HTTP header, whose error text would show it)."""
+
+    secret: str = field(repr=False)
     login: str | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        checks = [("secret", self.secret, _PRINTABLE), ("login", self.login, _PRINTABLE)]
+        checks += [(f"extra {k}", v, _NO_CONTROL) for k, v in self.extra.items()]  # free text may be non-ASCII
+        for what, value, allowed in checks:
+            if isinstance(value, str) and not allowed.fullmatch(value):
+                raise UsageError(f"the {what} holds a line break, control or non-ASCII character; "
+                                 "set it again without one")
 
 
 @dataclass(frozen=True)
@@ -224,10 +245,27 @@ class Client(ABC):
         return sum(w.count for w in self._writers)
 
     def page(self, target: str, params=None):
-        """One page of JSON (counted)."""
+        """One page of JSON (counted); past `max_pages` pages the pull fails."""
+        limit = self.source.options.get("max_pages") or MAX_PAGES
+        if self.http.stats.pages >= limit:
+            raise SyncError(f"{self.source.label}: more than {limit} pages (option max_pages): the platform's "
+                            "paging may be broken; raise max_pages if the lists are really that long")
         body = self.http.get_json(target, params)
         self.http.stats.pages += 1
         return body
+
+    def same_page(self, what: str, records: list, previous: str | None) -> str:
+        """The fingerprint of a page of `records`; fails when it repeats the previous page's.
+
+        A server that ignores the offset answers the first page again and again: read on, that is
+        an endless pull; stopped quietly, the records past the first page would be lost while the
+        watermark moves on. The night fails instead and the next one tries again.
+        """
+        key = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).hexdigest()
+        if records and key == previous:
+            raise SyncError(f"{self.source.label}: {what} answered the same page twice: the server ignores "
+                            "the paging (offset); is base_url right?")
+        return key
 
     def shape_error(self, what: str, body) -> Exception:
         from pipelines.sync.http import SyncError

@@ -1,13 +1,16 @@
 """Brevo: the transactional blocklist (platform-formats 8), `GET /v3/smtp/blockedContacts`.
 
 `limit` at most 100, `offset`, `sort=asc`; `startDate`/`endDate` (`YYYY-MM-DD`) must be sent
-together, so an incremental pull names the window's start day and today. An exhausted page
-answers `"contacts": null` (not `[]`): that ends the list, as does reaching `count`. The pages
-are written back as one document of the same shape, `{"contacts": [...], "count": N}`.
+together, so an incremental pull names the window's start day and today, each widened by a day:
+the days are the account's, not UTC, and loading a record again changes nothing. An exhausted
+page answers `"contacts": null` (not `[]`): that ends the list, as does reaching `count` (a page
+that repeats the previous one means the offset is ignored: the pull fails). The pages are
+written back as one document of the same shape, `{"contacts": [...], "count": N}`.
 Rate limits: `x-sib-ratelimit-reset` is seconds until the reset (no Retry-After).
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pipelines.sync.base import Client, Window
@@ -27,9 +30,11 @@ class BrevoClient(Client):
         size = self.page_size
         params: dict = {"limit": size, "sort": "asc"}
         if window.since is not None:
-            params |= {"startDate": window.since.date().isoformat(), "endDate": window.until.date().isoformat()}
+            day = timedelta(days=1)
+            params |= {"startDate": (window.since - day).date().isoformat(),
+                       "endDate": (window.until + day).date().isoformat()}
         writer = self.writer(out / "brevo_blocked_contacts.json", "contacts")
-        offset = 0
+        offset, last = 0, None
         while True:
             body = self.page(target, {**params, "offset": offset})
             if not isinstance(body, dict):
@@ -39,6 +44,7 @@ class BrevoClient(Client):
                 break
             if not isinstance(contacts, list):
                 raise self.shape_error(f"GET {target}", contacts)
+            last = self.same_page(f"GET {target}", contacts, last)
             writer.write(contacts)
             offset += len(contacts)
             count = body.get("count")

@@ -11,9 +11,11 @@
     options = { lists = ["bounces", "spam_reports"] }
 
 `config/sources.example.toml` shows every platform. A mistake is one line naming the file and
-the entry. The file holds references to credentials, never a secret: they are resolved only when
-a source is pulled, from the environment or from an Airflow connection (password, else extra
-`api_key`; login and extra where a platform needs them, e.g. SES).
+the entry. Tenants and source names become folder names of the pulls (which a pull empties
+first): letters, digits, `.`, `_` and `-` only. The file holds references to credentials, never a
+secret: they are resolved only when a source is pulled, from the environment or from an Airflow
+connection (password, else extra `api_key`; login and extra where a platform needs them, e.g.
+SES), with surrounding whitespace stripped.
 """
 from __future__ import annotations
 
@@ -25,11 +27,22 @@ from pathlib import Path
 from pipelines.errors import UsageError
 from pipelines.sync import PLATFORMS, client_class
 from pipelines.sync.base import COMMON_OPTIONS, Credentials, Option, Source
+from pipelines.sync.http import SyncError
 
 ENV_VAR = "SUPPRESSION_SOURCES"
 SOURCE_KEYS = ("tenant", "name", "platform", "credentials", "options")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CREDENTIALS = re.compile(r"(env|airflow):([A-Za-z_][A-Za-z0-9_.-]*)")
+
+
+def check_name(what: str, value, where: str = "") -> str:
+    """A tenant or source name that is safe as one folder name (it is part of a path that a pull
+    removes and re-creates): letters, digits, '.', '_' and '-', starting with a letter or digit,
+    and no '..'."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
+        raise UsageError(f"{where + ': ' if where else ''}{what} {value!r} may hold letters, digits, '.', '_' "
+                         "and '-' only (starting with a letter or digit, no '..')")
+    return value
 
 
 def sources_path(explicit: str | os.PathLike | None = None) -> Path:
@@ -128,8 +141,8 @@ def parse_sources(doc: dict, path: str) -> list[Source]:
             if not isinstance(value, str) or not value.strip():
                 raise UsageError(f"{where}: {key} is missing or empty")
         tenant, name, platform, credentials = (entry[k].strip() for k in ("tenant", "name", "platform", "credentials"))
-        if not _NAME.fullmatch(name):
-            raise UsageError(f"{where}: name {name!r} may hold letters, digits, '.', '_' and '-' only")
+        check_name("tenant", tenant, where)
+        check_name("name", name, where)
         if platform not in PLATFORMS:
             raise UsageError(f"{where}: platform {platform!r} has no API client (known: {', '.join(PLATFORMS)})")
         if not _CREDENTIALS.fullmatch(credentials):
@@ -173,14 +186,22 @@ def select(sources: list[Source], tenant: str | None = None, name: str | None = 
     return chosen
 
 
+def _stripped(value) -> str | None:
+    return value.strip() or None if isinstance(value, str) else value
+
+
 def resolve_credentials(source: Source) -> Credentials:
-    """The secret behind a source's reference: an environment variable or an Airflow connection."""
+    """The secret behind a source's reference: an environment variable or an Airflow connection.
+
+    A connection that cannot be read is a retryable SyncError: Airflow reports a secrets backend
+    that failed for a moment as "not found", and two retries of a missing one cost little.
+    """
     kind, _, ref = source.credentials.partition(":")
     if kind == "env":
         value = (os.environ.get(ref) or "").strip()
         if not value:
             raise UsageError(f"{source.label}: environment variable {ref} is not set (credentials {source.credentials})")
-        return Credentials(value)
+        return _credentials(source, value)
     try:
         from airflow.sdk import Connection
     except Exception:  # noqa: BLE001 - Airflow missing or broken: say what the reference needs
@@ -188,9 +209,17 @@ def resolve_credentials(source: Source) -> Credentials:
     try:
         conn = Connection.get(ref)
     except Exception as exc:  # noqa: BLE001 - not defined, no secrets backend; the text may hold a URI
-        raise UsageError(f"{source.label}: Airflow connection {ref!r} is not available ({type(exc).__name__})") from None
-    extra = dict(getattr(conn, "extra_dejson", None) or {})
-    secret = conn.password or extra.pop("api_key", None)
+        raise SyncError(f"{source.label}: Airflow connection {ref!r} is not available ({type(exc).__name__})",
+                        retryable=True) from None
+    extra = {k: _stripped(v) for k, v in dict(getattr(conn, "extra_dejson", None) or {}).items()}
+    secret = _stripped(conn.password) or extra.pop("api_key", None)
     if not secret:
         raise UsageError(f"{source.label}: Airflow connection {ref!r} has no password (or extra api_key)")
-    return Credentials(str(secret), conn.login or None, extra)
+    return _credentials(source, str(secret), _stripped(conn.login), {k: v for k, v in extra.items() if v is not None})
+
+
+def _credentials(source: Source, *args) -> Credentials:
+    try:
+        return Credentials(*args)
+    except UsageError as exc:  # names the part at fault, never its value
+        raise UsageError(f"{source.label}: credentials {source.credentials}: {exc}") from None

@@ -1,11 +1,15 @@
 """HTTP for the API clients: GET requests through httpx, retried with tenacity where that is safe.
 
-- Retried: HTTP 429 (waiting what `Retry-After` or the platform's reset header says, capped),
-  500/502/503/504, connection errors, resets, dropped connections and timeouts, with capped
-  exponential backoff and jitter, for at most `attempts` tries. Only GETs are ever sent, so a
-  repeated request changes nothing on the platform.
+- Retried: HTTP 429 (waiting what `Retry-After` or the platform's reset header says, but never
+  less than the backoff: `Retry-After: 0` or a reset time already past must not spend every try
+  at once), 408, 500/502/503/504, 520-524, connection errors, resets, dropped connections,
+  timeouts and garbled bodies, with capped exponential backoff and jitter, for at most `attempts`
+  tries. Only GETs are ever sent, so a repeated request changes nothing on the platform.
 - Not retried: any other status (a wrong key or a bad request does not heal), a body that is not
-  JSON, a redirect (credentials are never sent anywhere but the configured host).
+  JSON, a redirect (credentials are never sent anywhere but the configured host), a request that
+  cannot be sent (a control character in a header: its text would show the header). A server
+  that asks to wait longer than `rate_limit_max_wait` fails the pull at once, as retryable: a
+  later try (Airflow's) may work, an early one would only be refused again.
 - A response that says the quota is spent (`...-remaining: 0`) pauses before the next request.
 - Secrets never reach a message, a log line or an exception: every text is redacted, and the
   underlying exception is not chained (its text may hold a URL, a header or a body).
@@ -29,13 +33,18 @@ from pipelines.errors import UsageError, UserError
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 RATE_LIMITED = 429
 # Seconds until the quota resets, or (SendGrid) the Unix time it resets at: told apart by size.
 RESET_HEADERS = ("x-ratelimit-reset", "x-sib-ratelimit-reset", "ratelimit-reset")
 REMAINING_HEADERS = ("x-ratelimit-remaining", "x-sib-ratelimit-remaining", "ratelimit-remaining")
 EPOCH_THRESHOLD = 1_000_000_000
 BODY_EXCERPT = 200
+
+# httpx logs every request URL at INFO, and URLs carry addresses (Mailgun's next links): task logs
+# must not list suppressed people. Warnings still come through.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class SyncError(UserError):
@@ -83,7 +92,10 @@ class Redactor:
     def add(self, secret: str | None, login: str | None = None) -> None:
         if not secret or len(secret) < 4:  # shorter "secrets" would redact ordinary words
             return
-        self._forms |= {secret, quote(secret, safe=""), quote_plus(secret)}
+        forms = {secret, secret.strip(), quote(secret, safe=""), quote_plus(secret)}
+        # As an exception's text shows it: repr() of the str or of its bytes (`\n` escaped).
+        forms |= {repr(secret)[1:-1], repr(secret.encode("utf-8", "backslashreplace"))[2:-1]}
+        self._forms |= {f for f in forms if len(f) >= 4}
         if login is not None:
             self._forms.add(base64.b64encode(f"{login}:{secret}".encode()).decode())
 
@@ -116,6 +128,14 @@ def retry_after(headers: httpx.Headers, now: float | None = None) -> float | Non
             continue
         return max(0.0, reset - now) if reset > EPOCH_THRESHOLD else max(0.0, reset)
     return None
+
+
+class _TooLong(Exception):
+    """The server asked for a wait past `rate_limit_max_wait`."""
+
+    def __init__(self, wait: float):
+        super().__init__(wait)
+        self.wait = wait
 
 
 class _Retry(Exception):
@@ -194,6 +214,12 @@ class Http:
         )
         try:
             response = retrying(self._once, url, params, headers, what)
+        except _TooLong as exc:
+            raise SyncError(
+                f"{self.label}: {what}: the platform asks to wait {exc.wait:.0f}s, longer than rate_limit_max_wait "
+                f"({self.policy.rate_limit_max_wait:g}s); try again later",
+                retryable=True,
+            ) from None
         except _Retry as exc:
             raise SyncError(
                 self.redact(f"{self.label}: {what} failed after {self.policy.attempts} attempts: {exc.what}"),
@@ -215,6 +241,16 @@ class Http:
         self.stats.requests += 1
         try:
             response = self._client.get(url, params=params, headers=headers)
+        except httpx.LocalProtocolError:
+            # Not sent: a header h11 refuses (a line break in a key). Its text shows the header's
+            # bytes escaped, so it is left out; the same request would be refused again.
+            raise SyncError(
+                f"{self.label}: {what} could not be sent: a header holds a character HTTP does not allow "
+                "(a line break or control character in the credentials?)"
+            ) from None
+        except httpx.DecodingError:  # a body garbled on the way (its compression): try again
+            self.stats.transient_errors += 1
+            raise _Retry("a body that could not be decoded") from None
         except httpx.TransportError as exc:  # refused, reset, dropped mid-response, timed out
             self.stats.transient_errors += 1
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -235,9 +271,13 @@ class Http:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retry) and exc.wait is not None:
-            return min(exc.wait, self.policy.rate_limit_max_wait)
         ceiling = min(self.policy.backoff_max, self.policy.backoff_initial * 2 ** (state.attempt_number - 1))
+        if isinstance(exc, _Retry) and exc.wait is not None:
+            if exc.wait > self.policy.rate_limit_max_wait:
+                raise _TooLong(exc.wait)
+            # `Retry-After: 0` or a reset already past still backs off (else every try goes in
+            # milliseconds), and workers told the same time do not all come back at that instant.
+            return max(exc.wait, ceiling) + random.uniform(0, ceiling / 2)
         return random.uniform(ceiling / 2, ceiling)  # jitter: workers that failed together retry apart
 
     def _before_sleep(self, state: tenacity.RetryCallState, what: str) -> None:

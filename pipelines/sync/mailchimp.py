@@ -3,7 +3,8 @@
 `GET /3.0/lists/{id}/members?status=cleaned|unsubscribed&count&offset&since_last_changed`,
 `count` at most 1000. Offset paging over a list that changes while it is read can skip a member
 (one earlier in the order leaves the status) or repeat one: pages are sorted by `last_changed`,
-read with a small overlap, and de-duplicated by member `id`. A member that changes during the
+read with a small overlap, and de-duplicated by member `id` (a member without one is kept: the
+ingest de-duplicates it by address). A member that changes during the
 pull has a `last_changed` after the pull started and comes again the next night. The data
 center is the API key's suffix (`...-us6` -> `https://us6.api.mailchimp.com`).
 """
@@ -50,14 +51,15 @@ class MailchimpClient(Client):
                 params = {"status": status, "count": size, "sort_field": "last_changed", "sort_dir": "ASC"}
                 if window.since is not None:  # the documented form: 2015-10-21T15:41:36+00:00
                     params["since_last_changed"] = window.since.astimezone(UTC).isoformat(timespec="seconds")
-                offset = 0
+                offset, last = 0, None
                 while True:
                     body = self.page(f"/3.0/lists/{list_id}/members", {**params, "offset": offset})
                     members = body.get("members") if isinstance(body, dict) else None
-                    if not isinstance(members, list):
+                    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
                         raise self.shape_error(f"GET /3.0/lists/{list_id}/members", body)
-                    fresh = [m for m in members if m.get("id") not in seen]
-                    seen.update(m.get("id") for m in fresh)
+                    last = self.same_page(f"GET /3.0/lists/{list_id}/members", members, last)
+                    fresh = [m for m in members if not m.get("id") or str(m["id"]) not in seen]
+                    seen.update(str(m["id"]) for m in fresh if m.get("id"))
                     for m in fresh:
                         m.setdefault("list_id", list_id)  # the adapter scopes unsubscribes by it
                     writer.write(fresh)

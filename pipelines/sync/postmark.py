@@ -1,12 +1,13 @@
 """Postmark: the suppression dump of each message stream (platform-formats 4.1).
 
 `GET /message-streams/{stream}/suppressions/dump?fromdate=YYYY-MM-DD` answers the whole list in
-one response (no paging). The filter is by day: the whole start day comes again, and loading it
-again changes nothing. Each record gets the `MessageStream` it came from (the adapter scopes a
+one response (no paging). The filter is by day, in the server's time zone rather than UTC: it
+names the day before the window's start, and loading that again changes nothing. Each record gets the `MessageStream` it came from (the adapter scopes a
 recipient's unsubscribe to its stream), and the file is named for the stream too.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pipelines.sync.base import Client, Option, Window, safe_name
@@ -27,7 +28,7 @@ class PostmarkClient(Client):
     def pull(self, window: Window, out: Path) -> list[Path]:
         files: list[Path] = []
         for stream in self.source.options["streams"]:
-            params = {} if window.since is None else {"fromdate": window.since.date().isoformat()}
+            params = {} if window.since is None else {"fromdate": (window.since - timedelta(days=1)).date().isoformat()}
             target = f"/message-streams/{stream}/suppressions/dump"
             body = self.page(target, params)
             records = body.get("Suppressions") if isinstance(body, dict) else None

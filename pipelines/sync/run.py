@@ -9,12 +9,16 @@ loads through one writer; `sync_source` does all of them in one process (the CLI
   transaction, so a failed pull or load leaves the old one and the next night re-pulls from it.
 - A night with nothing new still loads: a succeeded run with no rows, and the watermark moves on.
   A pull identical to one loaded before is skipped as a duplicate, and the watermark moves on too.
+- A source that fails in an unexpected way (a malformed record, a library error) fails alone: its
+  error is one line (SyncError), and the other sources of the tenant still run.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +26,10 @@ from pathlib import Path
 from pipelines.errors import UserError
 from pipelines.sync import client_class
 from pipelines.sync.base import Credentials, Source, Window
-from pipelines.sync.config import resolve_credentials
+from pipelines.sync.config import check_name, resolve_credentials
+from pipelines.sync.http import SyncError
+
+log = logging.getLogger(__name__)
 
 STATS_KEYS = ("requests", "pages", "retries", "rate_limited", "transient_errors", "waited_seconds")
 
@@ -54,9 +61,12 @@ def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[flo
          credentials: Credentials | None = None) -> dict:
     """Pull one job's window into files under `out` (emptied first); no store access.
 
-    Raises SyncError (`.stats` attached) when the platform fails past the retries or refuses.
+    Raises SyncError (`.stats` attached) when the platform fails past the retries or refuses, and
+    for anything unexpected (a malformed record): one redacted line, no chained traceback.
     """
     source = Source.from_dict(job["source"])
+    check_name("tenant", source.tenant, source.label)  # part of `out`, which is emptied first
+    check_name("source", source.name, source.label)
     now = now or datetime.now(UTC)
     window = window_for(source, job.get("old_watermark"), now)
     if out.exists():  # an earlier try's files
@@ -64,7 +74,14 @@ def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[flo
     out.mkdir(parents=True)
     client = client_class(source.platform)(source, credentials or resolve_credentials(source), sleep=sleep)
     try:
-        files = client.pull(window, out)
+        try:
+            files = client.pull(window, out)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a malformed record or a library error: this source fails
+            log.debug("%s", client.redact(traceback.format_exc()))
+            raise SyncError(client.redact(f"{source.label}: the pull failed: {_first_line(exc)}"),
+                            retryable=True) from None
     except UserError as exc:
         exc.stats = {"records": client.records, **client.stats.as_dict(),
                      "since": format_watermark(window.since) if window.since else None}
@@ -79,6 +96,11 @@ def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[flo
         "records": client.records,
         **client.stats.as_dict(),
     }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def load(pulled: dict, store) -> dict:
@@ -162,7 +184,8 @@ def sync_source(source: Source, store, now: datetime | None = None, sleep: Calla
 
 def sync_tenant(sources: list[Source], store, now: datetime | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> tuple[list[dict], list[UserError]]:
-    """Every source in turn; one that fails does not stop the others. Returns (reports, errors)."""
+    """Every source in turn; one that fails, however, does not stop the others. Returns (reports,
+    errors); an unexpected error is recorded as its source's SyncError."""
     from pipelines.store import Store, open_store
 
     own = not isinstance(store, Store)
@@ -172,7 +195,10 @@ def sync_tenant(sources: list[Source], store, now: datetime | None = None,
         for source in sources:
             try:
                 reports.append(sync_source(source, st, now=now, sleep=sleep))
-            except UserError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever it was, the other sources still run
+                if not isinstance(exc, UserError):
+                    log.debug("%s", traceback.format_exc())
+                    exc = SyncError(f"{source.label}: failed unexpectedly: {_first_line(exc)}", retryable=True)
                 errors.append(exc)
                 old = st.watermark(source.tenant, source.name)
                 failed = {"source": source.to_dict(), "old_watermark": old, "error": str(exc), **getattr(exc, "stats", {})}

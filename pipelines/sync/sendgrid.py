@@ -1,7 +1,8 @@
 """SendGrid: every suppression list (platform-formats 2.1), one file per list as the API answers.
 
 - `/v3/suppression/{bounces,blocks,spam_reports,invalid_emails,unsubscribes}`: offset paging
-  (`limit` at most 500, `offset`), no total in the body: a page shorter than `limit` is the last.
+  (`limit` at most 500, `offset`), no total in the body: a page shorter than `limit` is the last
+  (a page that repeats the previous one means the offset is ignored: the pull fails).
   `start_time` (Unix seconds, inclusive) makes the pull incremental.
 - `/v3/asm/suppressions`: every group's unsubscribes in one answer, no paging and no time
   filter: the records older than the window are dropped here.
@@ -51,11 +52,12 @@ class SendGridClient(Client):
         params = {"limit": size}
         if window.since is not None:
             params["start_time"] = int(window.since.timestamp())
-        offset = 0
+        offset, last = 0, None
         while True:
             body = self.page(f"/v3/suppression/{name}", {**params, "offset": offset})
             if not isinstance(body, list):
                 raise self.shape_error(f"GET /v3/suppression/{name}", body)
+            last = self.same_page(f"GET /v3/suppression/{name}", body, last)
             writer.write(body)
             if len(body) < size:
                 return

@@ -95,8 +95,8 @@ WHERE c.tenant = $tenant AND NOT d.unsubscribed AND e.run_id = $run_id AND e.fie
 GROUP BY c.contact_id, c.marketing_consent;
 
 -- name: changes_resubscribe
--- Double opt-in confirmed: contacts of the address get their consent back, unless another
--- unsubscribe (the other channel) still holds.
+-- Double opt-in confirmed: contacts of the address that lost their consent (or waited for the
+-- confirmation) get it back, unless another unsubscribe (the other channel) still holds.
 CREATE OR REPLACE TEMP TABLE contact_changes AS
 SELECT c.contact_id, 'email_status' AS field, c.email_status AS old_value, d.email_status AS new_value
 FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
@@ -108,7 +108,7 @@ WHERE c.tenant = $tenant AND c.sms_status <> d.sms_status
 UNION ALL
 SELECT c.contact_id, 'marketing_consent', c.marketing_consent, 'subscribed'
 FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
-WHERE c.tenant = $tenant AND NOT d.unsubscribed AND c.marketing_consent <> 'subscribed';
+WHERE c.tenant = $tenant AND NOT d.unsubscribed AND c.marketing_consent IN ('unsubscribed', 'pending_double_opt_in');
 
 -- name: apply_contact_changes
 UPDATE contacts c
@@ -136,10 +136,18 @@ SELECT count(DISTINCT contact_id),
 FROM contact_changes;
 
 -- name: stage_contacts
--- A contacts import, normalized by the library: (line, contact_id, email, phone, consent_in, attributes).
+-- A contacts import, normalized by the library. A column the file does not have (has_email /
+-- has_phone false) keeps the contact's stored value; attributes are merged, the file's win.
 CREATE OR REPLACE TEMP TABLE stage_contacts AS
-SELECT contact_id, email, phone, consent_in, attributes, email AS email_key, phone AS phone_key
-FROM read_parquet($contacts);
+SELECT t.contact_id,
+       CASE WHEN t.has_email THEN t.email ELSE c.email END AS email,
+       CASE WHEN t.has_phone THEN t.phone ELSE c.phone END AS phone,
+       t.consent_in,
+       CASE WHEN c.contact_id IS NULL THEN t.attributes::JSON ELSE json_merge_patch(c.attributes, t.attributes::JSON) END AS attributes,
+       CASE WHEN t.has_email THEN t.email ELSE c.email_key END AS email_key,
+       CASE WHEN t.has_phone THEN t.phone ELSE c.phone_key END AS phone_key
+FROM read_parquet($contacts) t
+LEFT JOIN contacts c ON c.tenant = $tenant AND c.contact_id = t.contact_id;
 
 -- name: tokenize_contact_emails
 -- Addresses erased earlier match their suppressions by token.
@@ -158,15 +166,21 @@ WHERE e.tenant = $tenant AND e.channel = 'sms' AND t.phone IS NOT NULL
 CREATE OR REPLACE TEMP TABLE status_input AS SELECT contact_id, email_key, phone_key FROM stage_contacts;
 
 -- name: contact_plan
--- Statuses come from the suppressions. Consent: an unsubscribe takes it; a contact that lost it
--- (or waits for double opt-in) keeps that state whatever the file says; an address that belonged
--- to a deleted contact needs double opt-in again; else the file's value, else what was known.
+-- Statuses come from the suppressions, and for a contact whose address did not change they only
+-- tighten (an import never makes a contact sendable). Consent: an unsubscribe takes it; a contact
+-- that lost it (or waits for double opt-in) keeps that state whatever the file says; a contact
+-- created on (or moved to) an address that belonged to a deleted contact needs double opt-in;
+-- else the file's value, else what was known.
 CREATE OR REPLACE TEMP TABLE contact_plan AS
-SELECT t.contact_id, t.email, t.phone, t.email_key, t.phone_key, t.attributes,
-       d.email_status, d.sms_status,
+SELECT t.contact_id, t.email, t.phone, t.email_key, t.phone_key, t.attributes::VARCHAR AS attributes,
+       CASE WHEN c.email_status = 'suppressed' AND c.email_key IS NOT DISTINCT FROM t.email_key THEN 'suppressed'
+            ELSE d.email_status END AS email_status,
+       CASE WHEN c.sms_status = 'suppressed' AND c.phone_key IS NOT DISTINCT FROM t.phone_key THEN 'suppressed'
+            ELSE d.sms_status END AS sms_status,
        CASE WHEN d.unsubscribed THEN 'unsubscribed'
             WHEN c.marketing_consent IN ('unsubscribed', 'pending_double_opt_in') THEN c.marketing_consent
-            WHEN t.email_key LIKE 'hmac:%' OR t.phone_key LIKE 'hmac:%' THEN 'pending_double_opt_in'
+            WHEN (t.email_key LIKE 'hmac:%' AND c.email_key IS DISTINCT FROM t.email_key)
+              OR (t.phone_key LIKE 'hmac:%' AND c.phone_key IS DISTINCT FROM t.phone_key) THEN 'pending_double_opt_in'
             WHEN t.consent_in IS NOT NULL THEN t.consent_in
             ELSE coalesce(c.marketing_consent, 'unknown') END AS marketing_consent,
        c.contact_id IS NULL AS is_new,
@@ -270,6 +284,37 @@ FROM erase_map m WHERE s.tenant = $tenant AND s.channel = m.channel AND s.addres
 UPDATE message_events s SET address = m.token
 FROM erase_map m WHERE s.tenant = $tenant AND s.channel = m.channel AND s.address = m.address;
 
+-- name: erase_suppression_details
+-- The address inside texts (an SMTP reply quoting it, a rejected raw value, a run summary's
+-- examples) goes too: case-insensitively replaced by its token.
+UPDATE suppressions s SET detail = regexp_replace(s.detail, '(?i)' || regexp_escape(m.address), m.token, 'g')
+FROM erase_map m WHERE s.tenant = $tenant AND strpos(lower(s.detail), m.address) > 0;
+
+-- name: erase_event_details
+UPDATE suppression_events s SET detail = regexp_replace(s.detail, '(?i)' || regexp_escape(m.address), m.token, 'g')
+FROM erase_map m WHERE s.tenant = $tenant AND strpos(lower(s.detail), m.address) > 0;
+
+-- name: erase_evidence_details
+UPDATE message_events s SET detail = regexp_replace(s.detail, '(?i)' || regexp_escape(m.address), m.token, 'g')
+FROM erase_map m WHERE s.tenant = $tenant AND strpos(lower(s.detail), m.address) > 0;
+
+-- name: erase_quarantine
+UPDATE quarantine q SET value = regexp_replace(q.value, '(?i)' || regexp_escape(m.address), m.token, 'g'), detail = regexp_replace(q.detail, '(?i)' || regexp_escape(m.address), m.token, 'g')
+FROM erase_map m
+WHERE q.run_id IN (SELECT run_id FROM import_runs WHERE tenant = $tenant)
+  AND (strpos(lower(q.value), m.address) > 0 OR strpos(lower(q.detail), m.address) > 0);
+
+-- name: erase_warnings
+UPDATE row_warnings w SET value = regexp_replace(w.value, '(?i)' || regexp_escape(m.address), m.token, 'g')
+FROM erase_map m
+WHERE w.run_id IN (SELECT run_id FROM import_runs WHERE tenant = $tenant) AND strpos(lower(w.value), m.address) > 0;
+
+-- name: erase_run_summaries
+UPDATE import_runs r SET summary = regexp_replace(r.summary::VARCHAR, '(?i)' || regexp_escape(m.address), m.token, 'g')::JSON, validation = regexp_replace(r.validation::VARCHAR, '(?i)' || regexp_escape(m.address), m.token, 'g')::JSON
+FROM erase_map m
+WHERE r.tenant = $tenant AND (strpos(lower(r.summary::VARCHAR), m.address) > 0
+                          OR strpos(lower(r.validation::VARCHAR), m.address) > 0);
+
 -- name: erase_email_keys
 -- Other contacts of the tenant with the same address keep matching its (now hashed) suppressions.
 UPDATE contacts c SET email_key = m.token
@@ -317,7 +362,7 @@ SELECT coalesce(
 -- name: lift_set
 -- resubscribe lifts unsubscribes; unblock lifts everything else.
 CREATE OR REPLACE TEMP TABLE lift_set AS
-SELECT channel, address, reason, scope FROM suppressions
+SELECT channel, address, reason, scope, last_seen_at FROM suppressions
 WHERE tenant = $tenant AND channel = $channel AND address = $address AND lifted_at IS NULL
   AND ((reason = 'unsubscribe') = $unsubscribes);
 
@@ -332,7 +377,12 @@ INSERT INTO suppression_events (tenant, channel, address, reason, scope, action,
 SELECT $tenant, channel, address, reason, scope, $action, $lifted_at, $now, $detail FROM lift_set;
 
 -- name: lift_rows
-SELECT reason, scope FROM lift_set ORDER BY reason, scope;
+SELECT reason, scope, last_seen_at FROM lift_set ORDER BY reason, scope;
+
+-- name: confirm_audit
+-- A double opt-in confirmed for an address (with or without unsubscribes to lift): audited.
+INSERT INTO suppression_events (tenant, channel, address, action, occurred_at, recorded_at, detail)
+VALUES ($tenant, $channel, $address, 'double_opt_in_confirmed', $lifted_at, $now, $detail);
 
 -- name: remaining_blocks
 SELECT reason, scope FROM suppressions

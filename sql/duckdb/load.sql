@@ -1,15 +1,12 @@
 -- Loading one run's staged results into the store, inside one transaction (SPEC 2.3).
 -- $run_id, $now and the staged Parquet paths are parameters.
 
--- name: stage
-CREATE OR REPLACE TEMP TABLE stage_suppressions AS SELECT * FROM read_parquet($suppressions);
-
 -- name: erased_map
 -- Staged addresses that were erased earlier, with their tokens: they are stored as tokens again
 -- (only run when the tenant has erased addresses; otherwise `no_erased_map`).
 CREATE OR REPLACE TEMP TABLE erased_map AS
 SELECT DISTINCT a.channel, a.address, e.address AS token
-FROM (SELECT channel, address FROM stage_suppressions
+FROM (SELECT channel, address FROM read_parquet($suppressions)
       UNION SELECT channel, address FROM read_parquet($evidence)) a
 JOIN erased_addresses e
   ON e.tenant = $tenant AND e.channel = a.channel AND e.address = 'hmac:' || address_hmac(a.address);
@@ -17,35 +14,51 @@ JOIN erased_addresses e
 -- name: no_erased_map
 CREATE OR REPLACE TEMP TABLE erased_map (channel VARCHAR, address VARCHAR, token VARCHAR);
 
--- name: tokenize_stage
-UPDATE stage_suppressions t SET address = m.token
-FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
+-- name: stage
+-- A staged Parquet file as the store sees it: erased addresses as their tokens (`erased_map`
+-- exists by then). Read where used, never copied into a temp table: a 10M-row run would not fit
+-- the store's memory limit and would spill.
+CREATE OR REPLACE TEMP MACRO staged(path) AS TABLE
+SELECT p.* REPLACE (coalesce(m.token, p.address) AS address)
+FROM read_parquet(path) p
+LEFT JOIN erased_map m ON m.channel = p.channel AND m.address = p.address;
 
 -- name: classify
--- created: key not in the store; strengthened: an active key whose time span the run widens with
--- real event times (the load time that stands in for an unknown time is no new evidence);
--- reactivated: a lifted key the run shows newer evidence for (evidence older than the lift, or
--- without a time, leaves it lifted).
+-- The run's keys the store already holds and the run changes (new keys go in by insert_new):
+-- strengthened: an active key whose time span the run widens with real event times (the load
+-- time that stands in for an unknown time is no new evidence); reactivated: a lifted key the run
+-- shows newer evidence for (evidence older than the lift, or without a time, leaves it lifted).
 CREATE OR REPLACE TEMP TABLE stage_changes AS
 SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
        t.source_platform, t.detail,
-       CASE WHEN s.tenant IS NULL THEN 'created'
-            WHEN s.lifted_at IS NOT NULL THEN 'reactivated'
-            ELSE 'strengthened' END AS action
-FROM stage_suppressions t
-LEFT JOIN suppressions s
+       CASE WHEN s.lifted_at IS NOT NULL THEN 'reactivated' ELSE 'strengthened' END AS action
+FROM staged($suppressions) t
+JOIN suppressions s
   ON s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
  AND s.reason = t.reason AND s.scope = t.scope
-WHERE s.tenant IS NULL
-   OR (s.lifted_at IS NULL AND t.time_known AND (t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at))
+WHERE (s.lifted_at IS NULL AND t.time_known AND (t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at))
    OR (s.lifted_at IS NOT NULL AND t.time_known AND t.last_seen_at > s.lifted_at);
 
 -- name: insert_new
+-- Keys not in the store yet (created). Returns the number inserted.
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                           source_platform, detail, created_run_id, last_run_id, updated_at)
-SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
-       source_platform, detail, $run_id, $run_id, $now
-FROM stage_changes WHERE action = 'created';
+SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
+       t.source_platform, t.detail, $run_id, $run_id, $now
+FROM staged($suppressions) t
+WHERE NOT EXISTS (
+    SELECT 1 FROM suppressions s
+    WHERE s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
+      AND s.reason = t.reason AND s.scope = t.scope);
+
+-- name: created_changes
+-- With contacts to update: the keys this run created join stage_changes, which the contact
+-- statements read as "what this run suppressed".
+INSERT INTO stage_changes (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
+                           source_platform, detail, action)
+SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at, source_platform, detail, 'created'
+FROM suppressions
+WHERE tenant = $tenant AND created_run_id = $run_id;
 
 -- name: strengthen
 UPDATE suppressions s
@@ -60,13 +73,17 @@ WHERE c.action IN ('strengthened', 'reactivated')
   AND s.reason = c.reason AND s.scope = c.scope;
 
 -- name: insert_lineage
+-- One row per (key, source file): a key seen in one file only carries its lineage in the staged
+-- suppressions (`single_file`); the lineage file holds the keys seen in several files.
 INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
                                  first_line, row_count, first_seen_at, last_seen_at)
 SELECT l.tenant, l.channel, l.address, l.reason, l.scope, $run_id, l.source_sha256,
        l.first_line, l.row_count, l.first_seen_at, l.last_seen_at
-FROM (SELECT p.* REPLACE (coalesce(m.token, p.address) AS address)
-      FROM read_parquet($lineage) p
-      LEFT JOIN erased_map m ON m.channel = p.channel AND m.address = p.address) l
+FROM (SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at, last_seen_at
+      FROM staged($suppressions) WHERE single_file
+      UNION ALL
+      SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at, last_seen_at
+      FROM staged($lineage)) l
 WHERE NOT EXISTS (
     SELECT 1 FROM suppression_sources x
     WHERE x.tenant = l.tenant AND x.channel = l.channel AND x.address = l.address
@@ -77,25 +94,15 @@ INSERT INTO suppression_events (tenant, channel, address, reason, scope, action,
 SELECT tenant, channel, address, reason, scope, action, $run_id, last_seen_at, $now
 FROM stage_changes WHERE action IN ('strengthened', 'reactivated');
 
--- name: stage_evidence
--- One row per event: the same event in overlapping exports (same address, kind and time) counts
--- once; an event without a time is identified by its file and line.
-CREATE OR REPLACE TEMP TABLE stage_evidence AS
-SELECT v.tenant, v.channel, coalesce(m.token, v.address) AS address, v.kind, v.occurred_at, v.bounce_count,
-       min(v.source_sha256) AS source_sha256, min(v.source_line) AS source_line, min(v.detail) AS detail
-FROM read_parquet($evidence) v
-LEFT JOIN erased_map m ON m.channel = v.channel AND m.address = v.address
-GROUP BY v.tenant, v.channel, coalesce(m.token, v.address), v.kind, v.occurred_at, v.bounce_count,
-         CASE WHEN v.occurred_at IS NULL THEN v.source_sha256 END,
-         CASE WHEN v.occurred_at IS NULL THEN v.source_line END;
-
 -- name: insert_evidence
--- Events the store already holds (from an earlier run of an overlapping export) are not added again.
+-- The staged events are one row per event (the staging collapsed the same event seen twice in the
+-- run). Events the store already holds (from an earlier run of an overlapping export) are not
+-- added again.
 INSERT INTO message_events (tenant, channel, address, kind, occurred_at, bounce_count, run_id,
                             source_sha256, source_line, recorded_at, detail)
 SELECT n.tenant, n.channel, n.address, n.kind, n.occurred_at, n.bounce_count, $run_id,
        n.source_sha256, n.source_line, $now, n.detail
-FROM stage_evidence n
+FROM staged($evidence) n
 WHERE n.occurred_at IS NOT NULL AND NOT EXISTS (
     SELECT 1 FROM message_events x
     WHERE x.tenant = n.tenant AND x.channel = n.channel AND x.address = n.address AND x.kind = n.kind
@@ -103,7 +110,7 @@ WHERE n.occurred_at IS NOT NULL AND NOT EXISTS (
 UNION ALL
 SELECT n.tenant, n.channel, n.address, n.kind, n.occurred_at, n.bounce_count, $run_id,
        n.source_sha256, n.source_line, $now, n.detail
-FROM stage_evidence n
+FROM staged($evidence) n
 WHERE n.occurred_at IS NULL AND NOT EXISTS (
     SELECT 1 FROM message_events x
     WHERE x.tenant = n.tenant AND x.channel = n.channel AND x.address = n.address AND x.kind = n.kind
@@ -114,16 +121,25 @@ WHERE n.occurred_at IS NULL AND NOT EXISTS (
 -- delivery in between) reach the tenant's threshold. Counting starts after the latest delivery or
 -- explicit unblock; a previous platform's latest counter newer than that is the state at its
 -- time (it already counts the bounces before it). An event without a time counts at load time.
+-- Only addresses whose soft bounces plus highest counter could reach the threshold at all (an
+-- upper bound of the consecutive count) go through the full count: in a big import nearly none.
 CREATE OR REPLACE TEMP TABLE soft_bounce_blocks AS
 WITH touched AS (
-    SELECT DISTINCT address FROM stage_evidence WHERE channel = 'email' AND kind <> 'delivered'
+    SELECT DISTINCT address FROM staged($evidence) WHERE channel = 'email' AND kind <> 'delivered'
+), candidates AS (
+    SELECT e.address
+    FROM message_events e SEMI JOIN touched t ON t.address = e.address
+    WHERE e.tenant = $tenant AND e.channel = 'email'
+    GROUP BY e.address
+    HAVING count(*) FILTER (WHERE e.kind = 'soft_bounce')
+           + greatest(coalesce(max(e.bounce_count) FILTER (WHERE e.kind = 'soft_bounce_count'), 0), 0) >= $threshold
 ), ev AS (
     SELECT e.address, e.kind, coalesce(e.occurred_at, e.recorded_at) AS at, e.bounce_count
-    FROM message_events e SEMI JOIN touched t ON t.address = e.address
+    FROM message_events e SEMI JOIN candidates t ON t.address = e.address
     WHERE e.tenant = $tenant AND e.channel = 'email'
 ), lifted AS (
     SELECT s.address, max(s.lifted_at) AS at
-    FROM suppressions s SEMI JOIN touched t ON t.address = s.address
+    FROM suppressions s SEMI JOIN candidates t ON t.address = s.address
     WHERE s.tenant = $tenant AND s.channel = 'email' AND s.lifted_at IS NOT NULL
     GROUP BY s.address
 ), per_address AS (
@@ -194,7 +210,7 @@ INSERT INTO quarantine (run_id, file, line, value, error, platform, detail)
 SELECT $run_id, file, line, value, error, platform, detail FROM read_parquet($rejects);
 
 -- name: change_counts
-SELECT count(*) FILTER (WHERE action = 'created'), count(*) FILTER (WHERE action <> 'created') FROM stage_changes;
+SELECT count(*) FROM stage_changes;
 
 -- name: rollback_touched
 CREATE OR REPLACE TEMP TABLE rollback_keys AS

@@ -1,90 +1,103 @@
 -- Staging (an in-memory DuckDB over the run's normalized Parquet parts): dedupe and counts.
 -- Used for every store backend; the store then loads the staged results in one transaction.
 -- :name placeholders are file paths the run itself created, spliced in as quoted literals
--- (DuckDB cannot prepare COPY or views); $name are ordinary parameters.
+-- (DuckDB cannot prepare COPY or views); $name are ordinary parameters. `files` (one row per
+-- input file: file_idx, source_file, source_sha256, sha_rank, source_platform, source_kind,
+-- one_record_per_line) is registered by the ingest.
 
 -- name: rows_view
 CREATE OR REPLACE VIEW rows AS SELECT * FROM read_parquet(:parts);
 
--- name: keys
--- One row per suppression key over every file of the run: the one heavy GROUP BY, on slim keys
--- (the file is a small integer; `files` is registered by the ingest).
-CREATE OR REPLACE TEMP TABLE keys AS
-SELECT channel, address, reason, scope,
-       min(occurred_at)                                         AS first_at,
-       max(occurred_at)                                         AS last_at,
-       count(occurred_at) > 0                                   AS time_known,
-       count(*)                                                 AS row_count,
-       min(source_line)                                         AS first_line,
-       min(file_idx)                                            AS first_file,
-       max(file_idx)                                            AS last_file,
-       arg_min(detail, file_idx::BIGINT * 10000000000 + source_line) AS detail
-FROM rows
-WHERE error IS NULL AND event = 'suppression'
-GROUP BY channel, address, reason, scope;
+-- name: detail_enum
+-- The type the key aggregate carries `detail` in. Few distinct details (SMTP replies, status
+-- texts, the usual case): an enum, a small integer, instead of a string copied into every group.
+-- In text order, so min() of the enum is min() of the text.
+CREATE TYPE detail_t AS ENUM (SELECT DISTINCT detail FROM rows WHERE detail IS NOT NULL ORDER BY detail);
+
+-- name: detail_text
+CREATE TYPE detail_t AS VARCHAR;
+
+-- name: distinct_details
+SELECT approx_count_distinct(detail) FROM rows;
 
 -- name: suppressions
--- An unknown time never widens a span: the load time stands in only where no row had a time.
+-- One row per suppression key over every file of the run: the one heavy GROUP BY, written
+-- straight to Parquet. An unknown time never widens a span: the load time stands in only where
+-- no row had a time. Each row carries the key's lineage too: for a key seen in one file only
+-- (`single_file`, nearly all) the store takes its lineage row from here, so the lineage file holds
+-- only the keys seen in several files.
 COPY (
     SELECT $tenant AS tenant, k.channel, k.address, k.reason, k.scope,
            coalesce(k.first_at, $load_time) AS first_seen_at,
            coalesce(k.last_at, $load_time)  AS last_seen_at,
-           f.source_platform, k.detail, k.time_known
-    FROM keys k JOIN files f ON f.file_idx = k.first_file
+           f.source_platform, k.detail::VARCHAR AS detail, k.time_known,
+           f.source_sha256, k.first_line, k.row_count, k.first_file = k.last_file AS single_file
+    FROM (
+        SELECT channel, address, reason, scope,
+               min(occurred_at)                                                AS first_at,
+               max(occurred_at)                                                AS last_at,
+               count(occurred_at) > 0                                          AS time_known,
+               count(*)                                                        AS row_count,
+               min(source_line)                                                AS first_line,
+               min(file_idx)                                                   AS first_file,
+               max(file_idx)                                                   AS last_file,
+               arg_min(detail::detail_t, file_idx::BIGINT * 10000000000 + source_line) AS detail
+        FROM rows
+        WHERE error IS NULL AND event = 'suppression'
+        GROUP BY channel, address, reason, scope
+    ) k JOIN files f ON f.file_idx = k.first_file
 ) TO :out (FORMAT parquet);
+
+-- name: suppression_counts
+SELECT count(*), coalesce(sum(row_count), 0), count(*) FILTER (WHERE NOT single_file)
+FROM read_parquet(:suppressions);
 
 -- name: lineage
--- One row per (suppression key, source file): keys seen in one file only (nearly all) come
--- straight from `keys`.
+-- Keys seen in several files: one row per (key, file), grouped per file over their own rows.
 COPY (
-    SELECT $tenant AS tenant, k.channel, k.address, k.reason, k.scope, f.source_sha256, f.source_platform,
-           f.source_kind, f.source_file, k.first_line, k.row_count,
-           coalesce(k.first_at, $load_time) AS first_seen_at, coalesce(k.last_at, $load_time) AS last_seen_at,
-           k.time_known, k.detail
-    FROM keys k JOIN files f ON f.file_idx = k.first_file
-    WHERE k.first_file = k.last_file
-) TO :out (FORMAT parquet);
-
--- name: multi_file_keys
-SELECT count(*) FROM keys WHERE first_file <> last_file;
-
--- name: lineage_with_multi_file_keys
--- The same, plus the keys seen in several files, grouped per file over their own rows.
-COPY (
-    SELECT $tenant AS tenant, k.channel, k.address, k.reason, k.scope, f.source_sha256, f.source_platform,
-           f.source_kind, f.source_file, k.first_line, k.row_count,
-           coalesce(k.first_at, $load_time) AS first_seen_at, coalesce(k.last_at, $load_time) AS last_seen_at,
-           k.time_known, k.detail
-    FROM keys k JOIN files f ON f.file_idx = k.first_file
-    WHERE k.first_file = k.last_file
-    UNION ALL
-    SELECT $tenant, r.channel, r.address, r.reason, r.scope, any_value(f.source_sha256), any_value(f.source_platform),
-           any_value(f.source_kind), any_value(f.source_file), min(r.source_line), count(*),
-           coalesce(min(r.occurred_at), $load_time), coalesce(max(r.occurred_at), $load_time),
-           count(r.occurred_at) > 0, arg_min(r.detail, r.source_line)
+    SELECT $tenant AS tenant, r.channel, r.address, r.reason, r.scope, any_value(f.source_sha256) AS source_sha256,
+           min(r.source_line) AS first_line, count(*) AS row_count,
+           coalesce(min(r.occurred_at), $load_time) AS first_seen_at,
+           coalesce(max(r.occurred_at), $load_time) AS last_seen_at
     FROM rows r
-    SEMI JOIN (SELECT channel, address, reason, scope FROM keys WHERE first_file <> last_file) m
+    SEMI JOIN (SELECT channel, address, reason, scope FROM read_parquet(:suppressions) WHERE NOT single_file) m
       ON m.channel = r.channel AND m.address = r.address AND m.reason = r.reason AND m.scope = r.scope
     JOIN files f ON f.file_idx = r.file_idx
     WHERE r.error IS NULL AND r.event = 'suppression'
     GROUP BY r.channel, r.address, r.reason, r.scope, r.file_idx
 ) TO :out (FORMAT parquet);
 
--- name: evidence
--- Deliveries and soft bounces, one row per event: what the consecutive-soft-bounce policy counts
--- (a previous platform's soft-bounce counter is one row carrying its bounce_count).
+-- name: no_lineage
+-- Every key was seen in one file: an empty lineage file of the same shape.
 COPY (
-    SELECT $tenant AS tenant, r.channel, r.address,
-           CASE WHEN r.event = 'delivered' THEN 'delivered'
-                WHEN r.bounce_count IS NOT NULL THEN 'soft_bounce_count'
-                ELSE 'soft_bounce' END AS kind,
-           r.occurred_at, r.bounce_count, f.source_sha256, r.source_line, r.detail
-    FROM rows r JOIN files f ON f.file_idx = r.file_idx
-    WHERE r.error IS NULL AND (r.event = 'delivered' OR (r.event = 'suppression' AND r.reason = 'soft_bounce'))
+    SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at, last_seen_at
+    FROM read_parquet(:suppressions) LIMIT 0
 ) TO :out (FORMAT parquet);
 
--- name: evidence_counts
-SELECT kind, count(*) FROM read_parquet(:evidence) GROUP BY kind;
+-- name: evidence
+-- Deliveries and soft bounces, one row per event: what the consecutive-soft-bounce policy counts
+-- (a previous platform's soft-bounce counter is one row carrying its bounce_count). The same
+-- event in overlapping exports (same address, kind and time) counts once; an event without a
+-- time is identified by its file and line.
+-- A file is its sha256 (identical files are read once), carried as its rank in sha256 order.
+COPY (
+    SELECT $tenant AS tenant, e.channel, e.address, e.kind, e.occurred_at, e.bounce_count,
+           f.source_sha256, e.source_line, e.detail::VARCHAR AS detail
+    FROM (
+        SELECT v.channel, v.address, v.kind, v.occurred_at, v.bounce_count,
+               min(v.sha_rank) AS sha_rank, min(v.source_line) AS source_line, min(v.detail::detail_t) AS detail
+        FROM (SELECT r.channel, r.address, r.occurred_at, r.bounce_count, r.source_line, r.detail, r.file_idx, f.sha_rank,
+                     CASE WHEN r.event = 'delivered' THEN 'delivered'
+                          WHEN r.bounce_count IS NOT NULL THEN 'soft_bounce_count'
+                          ELSE 'soft_bounce' END AS kind
+              FROM rows r JOIN files f ON f.file_idx = r.file_idx
+              WHERE r.error IS NULL
+                AND (r.event = 'delivered' OR (r.event = 'suppression' AND r.reason = 'soft_bounce'))) v
+        GROUP BY v.channel, v.address, v.kind, v.occurred_at, v.bounce_count,
+                 CASE WHEN v.occurred_at IS NULL THEN v.file_idx END,
+                 CASE WHEN v.occurred_at IS NULL THEN v.source_line END
+    ) e JOIN files f ON f.sha_rank = e.sha_rank
+) TO :out (FORMAT parquet);
 
 -- name: rejects
 COPY (
@@ -94,18 +107,6 @@ COPY (
     ORDER BY file, line
 ) TO :out (FORMAT parquet);
 
--- name: file_counts
--- Rows are input rows (one line of a file), even where an adapter made several records of one
--- (opt-out columns, tag lists): a row is rejected if any of its records is.
-SELECT file_idx,
-       count(DISTINCT source_line)                                            AS rows_read,
-       count(DISTINCT source_line) FILTER (WHERE error IS NOT NULL)           AS rows_rejected,
-       count(DISTINCT source_line) FILTER (WHERE error IS NULL AND event = 'ignored') AS rows_ignored
-FROM rows GROUP BY file_idx;
-
--- name: reason_counts
-SELECT channel, reason, scope, count(*) AS n FROM read_parquet(:suppressions) GROUP BY ALL ORDER BY n DESC;
-
 -- name: warnings
 -- Rows kept with their time unknown, and the raw string that could not be used.
 COPY (
@@ -114,5 +115,41 @@ COPY (
     ORDER BY file, line
 ) TO :out (FORMAT parquet);
 
+-- name: file_counts
+-- Rows are input rows (one line of a file), even where an adapter made several records of one
+-- (opt-out columns, tag lists): a row is rejected if any of its records is. Files whose every
+-- line made one record (the normalizer checks) are counted without the costly DISTINCT.
+SELECT r.file_idx,
+       count(*)                                                     AS rows_read,
+       count(*) FILTER (WHERE r.error IS NOT NULL)                  AS rows_rejected,
+       count(*) FILTER (WHERE r.error IS NULL AND r.event = 'ignored') AS rows_ignored
+FROM rows r SEMI JOIN files f ON f.file_idx = r.file_idx AND f.one_record_per_line
+GROUP BY r.file_idx
+UNION ALL
+SELECT r.file_idx,
+       count(DISTINCT r.source_line),
+       count(DISTINCT r.source_line) FILTER (WHERE r.error IS NOT NULL),
+       count(DISTINCT r.source_line) FILTER (WHERE r.error IS NULL AND r.event = 'ignored')
+FROM rows r SEMI JOIN files f ON f.file_idx = r.file_idx AND NOT f.one_record_per_line
+GROUP BY r.file_idx;
+
+-- name: evidence_counts
+-- Events as read, before the same event seen twice is collapsed.
+SELECT CASE WHEN event = 'delivered' THEN 'delivered'
+            WHEN bounce_count IS NOT NULL THEN 'soft_bounce_count'
+            ELSE 'soft_bounce' END AS kind, count(*)
+FROM rows
+WHERE error IS NULL AND (event = 'delivered' OR (event = 'suppression' AND reason = 'soft_bounce'))
+GROUP BY ALL;
+
+-- name: reason_counts
+SELECT channel, reason, scope, count(*) AS n FROM read_parquet(:suppressions) GROUP BY ALL ORDER BY n DESC;
+
 -- name: warning_counts
 SELECT time_warning, count(*) AS n FROM rows WHERE error IS NULL AND time_warning IS NOT NULL GROUP BY ALL;
+
+-- name: validation_sample
+-- What Great Expectations audits: a uniform sample of the staged suppressions, in their
+-- canonical columns (`:percent` of them; all of them below the sample size).
+SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at, source_platform, detail, time_known
+FROM read_parquet(:suppressions) USING SAMPLE :percent PERCENT (bernoulli, 7);

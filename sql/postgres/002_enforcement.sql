@@ -118,24 +118,48 @@ CREATE TABLE safety_exports (
 );
 
 -- The database itself blocks a contact written with a suppressed address (SPEC 3), so a writer
--- that bypasses the library cannot create a sendable contact. Such a writer sets email/phone
--- only: the key is derived here (trimmed, lowercased email; the phone as given) unless the writer
--- set it. Statuses and consent can only be tightened here; lifting goes through the library.
+-- that bypasses the library cannot create a sendable contact. Such a writer's key is never
+-- trusted: it is derived here from email/phone (display name, quotes, mailto:, no-break and
+-- zero-width spaces, trailing dot and case for emails; punctuation of +international numbers),
+-- unless it is the token of an erased address. Suppressed addresses force the statuses; a
+-- pending double opt-in ends only through the library. The library computes statuses itself
+-- under the tenant's lock and marks its transactions (`suppression.library_write`), so its bulk
+-- writes skip this per-row work.
+-- A writer concurrent with a load waits for it (shared/exclusive advisory lock per tenant on
+-- 0x53555052): either the load sees the new contact, or the trigger sees the load's suppressions.
 -- Limitation: an erased address is stored only as a keyed hash and the key is not in the
--- database, so only the library (which knows the key) matches it.
+-- database, so only the library (which knows the key) matches a plain erased address.
+CREATE FUNCTION suppression_email_key(e text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT nullif(regexp_replace(lower(regexp_replace(regexp_replace(
+        coalesce(substring(e from '<([^<>]*)>[\s\u00a0]*$'), e),
+        '^[\s\u00a0\u2007\u202f\u200b\u200c\u200d\u2060\ufeff"''`]+|[\s\u00a0\u2007\u202f\u200b\u200c\u200d\u2060\ufeff"''`]+$', '', 'g'),
+        '^mailto:', '', 'i')), '\.$', ''), '')
+$$;
+
+CREATE FUNCTION suppression_phone_key(p text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN btrim(p) ~ '^\+' THEN '+' || regexp_replace(p, '\D', '', 'g') ELSE nullif(btrim(p), '') END
+$$;
+
 CREATE FUNCTION contacts_enforce_suppressions() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        NEW.email_key := coalesce(NEW.email_key, lower(btrim(NEW.email)));
-        NEW.phone_key := coalesce(NEW.phone_key, btrim(NEW.phone));
-    ELSE
-        IF NEW.email IS DISTINCT FROM OLD.email AND NEW.email_key IS NOT DISTINCT FROM OLD.email_key THEN
-            NEW.email_key := lower(btrim(NEW.email));
-        END IF;
-        IF NEW.phone IS DISTINCT FROM OLD.phone AND NEW.phone_key IS NOT DISTINCT FROM OLD.phone_key THEN
-            NEW.phone_key := btrim(NEW.phone);
-        END IF;
+    IF current_setting('suppression.library_write', true) = 'on' THEN
+        RETURN NEW;
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared(1398100050, hashtext(NEW.tenant));
+    IF NEW.email_key IS NULL OR NEW.email_key NOT LIKE 'hmac:%'
+       OR (TG_OP = 'UPDATE' AND NEW.email IS DISTINCT FROM OLD.email)
+       OR NOT EXISTS (SELECT 1 FROM erased_addresses e
+                      WHERE e.tenant = NEW.tenant AND e.channel = 'email' AND e.address = NEW.email_key) THEN
+        NEW.email_key := suppression_email_key(NEW.email);
+    END IF;
+    IF NEW.phone_key IS NULL OR NEW.phone_key NOT LIKE 'hmac:%'
+       OR (TG_OP = 'UPDATE' AND NEW.phone IS DISTINCT FROM OLD.phone)
+       OR NOT EXISTS (SELECT 1 FROM erased_addresses e
+                      WHERE e.tenant = NEW.tenant AND e.channel = 'sms' AND e.address = NEW.phone_key) THEN
+        NEW.phone_key := suppression_phone_key(NEW.phone);
     END IF;
     IF EXISTS (SELECT 1 FROM suppressions s JOIN suppression_reasons r ON r.reason = s.reason
                WHERE s.tenant = NEW.tenant AND s.channel = 'email' AND s.address = NEW.email_key
@@ -153,6 +177,10 @@ BEGIN
                  AND ((s.channel = 'email' AND s.address = NEW.email_key)
                       OR (s.channel = 'sms' AND s.address = NEW.phone_key))) THEN
         NEW.marketing_consent := 'unsubscribed';
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.marketing_consent = 'pending_double_opt_in'
+       AND NEW.marketing_consent = 'subscribed' THEN  -- only a confirmation (the library) ends it
+        NEW.marketing_consent := OLD.marketing_consent;
     END IF;
     RETURN NEW;
 END

@@ -6,7 +6,8 @@
 -- name: stage_tables
 CREATE TEMP TABLE stage_suppressions (
     tenant text, channel text, address text, reason text, scope text,
-    first_seen_at timestamptz, last_seen_at timestamptz, source_platform text, detail text, time_known boolean
+    first_seen_at timestamptz, last_seen_at timestamptz, source_platform text, detail text, time_known boolean,
+    source_sha256 text, first_line bigint, row_count bigint, single_file boolean
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stage_lineage (
     tenant text, channel text, address text, reason text, scope text, source_sha256 text,
@@ -27,6 +28,7 @@ CREATE TEMP TABLE stage_rejects (
 -- Temp tables get no statistics of their own: without them a 10M-row merge is planned blind.
 ANALYZE stage_suppressions;
 ANALYZE stage_lineage;
+ANALYZE stage_evidence_raw;
 
 -- name: erased_map
 -- Staged addresses that were erased earlier, with their tokens: they are stored as tokens again
@@ -96,11 +98,17 @@ WHERE c.action IN ('strengthened', 'reactivated')
   AND s.reason = c.reason AND s.scope = c.scope;
 
 -- name: insert_lineage
+-- One row per (key, source file): a key seen in one file only carries its lineage in the staged
+-- suppressions (`single_file`); stage_lineage holds the keys seen in several files.
 INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
                                  first_line, row_count, first_seen_at, last_seen_at)
 SELECT l.tenant, l.channel, l.address, l.reason, l.scope, %(run_id)s, l.source_sha256,
        l.first_line, l.row_count, l.first_seen_at, l.last_seen_at
-FROM stage_lineage l
+FROM (SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at, last_seen_at
+      FROM stage_suppressions WHERE single_file
+      UNION ALL
+      SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at, last_seen_at
+      FROM stage_lineage) l
 WHERE NOT EXISTS (
     SELECT 1 FROM suppression_sources x
     WHERE x.tenant = l.tenant AND x.channel = l.channel AND x.address = l.address
@@ -113,15 +121,9 @@ SELECT tenant, channel, address, reason, scope, action, %(run_id)s, last_seen_at
 FROM stage_changes WHERE action IN ('strengthened', 'reactivated');
 
 -- name: stage_evidence
--- One row per event: the same event in overlapping exports (same address, kind and time) counts
--- once; an event without a time is identified by its file and line.
-CREATE TEMP TABLE stage_evidence ON COMMIT DROP AS
-SELECT v.tenant, v.channel, v.address, v.kind, v.occurred_at, v.bounce_count,
-       min(v.source_sha256) AS source_sha256, min(v.source_line) AS source_line, min(v.detail) AS detail
-FROM stage_evidence_raw v
-GROUP BY v.tenant, v.channel, v.address, v.kind, v.occurred_at, v.bounce_count,
-         CASE WHEN v.occurred_at IS NULL THEN v.source_sha256 END,
-         CASE WHEN v.occurred_at IS NULL THEN v.source_line END;
+-- The staged events are one row per event already: the staging collapsed the same event seen in
+-- overlapping exports (same address, kind and time; an event without a time by its file and line).
+ALTER TABLE stage_evidence_raw RENAME TO stage_evidence;
 
 -- name: insert_evidence
 -- Events the store already holds (from an earlier run of an overlapping export) are not added again.
@@ -148,18 +150,27 @@ WHERE n.occurred_at IS NULL AND NOT EXISTS (
 -- delivery in between) reach the tenant's threshold. Counting starts after the latest delivery or
 -- explicit unblock; a previous platform's latest counter newer than that is the state at its
 -- time (it already counts the bounces before it). An event without a time counts at load time.
+-- Only addresses whose soft bounces plus highest counter could reach the threshold at all (an
+-- upper bound of the consecutive count) go through the full count: in a big import nearly none.
 CREATE TEMP TABLE soft_bounce_blocks ON COMMIT DROP AS
 WITH touched AS (
     SELECT DISTINCT address FROM stage_evidence WHERE channel = 'email' AND kind <> 'delivered'
+), candidates AS (
+    SELECT e.address
+    FROM message_events e
+    WHERE e.tenant = %(tenant)s AND e.channel = 'email' AND e.address IN (SELECT address FROM touched)
+    GROUP BY e.address
+    HAVING count(*) FILTER (WHERE e.kind = 'soft_bounce')
+           + greatest(coalesce(max(e.bounce_count) FILTER (WHERE e.kind = 'soft_bounce_count'), 0), 0) >= %(threshold)s
 ), ev AS (
     SELECT e.address, e.kind, coalesce(e.occurred_at, e.recorded_at) AS at, e.bounce_count
     FROM message_events e
-    WHERE e.tenant = %(tenant)s AND e.channel = 'email' AND e.address IN (SELECT address FROM touched)
+    WHERE e.tenant = %(tenant)s AND e.channel = 'email' AND e.address IN (SELECT address FROM candidates)
 ), lifted AS (
     SELECT s.address, max(s.lifted_at) AS at
     FROM suppressions s
     WHERE s.tenant = %(tenant)s AND s.channel = 'email' AND s.lifted_at IS NOT NULL
-      AND s.address IN (SELECT address FROM touched)
+      AND s.address IN (SELECT address FROM candidates)
     GROUP BY s.address
 ), per_address AS (
     SELECT ev.address,

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
@@ -73,6 +74,7 @@ def test_migration_dag_shape(dagbag):
     assert load.pool == "suppression_store_writer" and load.pool_slots == 1
     assert [o.uri for o in load.outlets] == ["suppression_store://suppressions"]
     assert tasks["load"].retries == 2
+    assert timedelta(0) < load.execution_timeout <= timedelta(hours=6)
 
 
 def _top_level_imports(tree: ast.Module) -> list[tuple[int, str]]:

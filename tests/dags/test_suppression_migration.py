@@ -337,12 +337,35 @@ def test_build_request_checks_params():
         airflow_tasks.build_request({"tenant": "acme", "platform": "no-such-platform"}, ["f.csv"])
 
 
-def test_store_from_env_without_a_connection(monkeypatch, tmp_path):
+def test_store_from_env_without_a_connection_and_never_the_default_file(monkeypatch, tmp_path, caplog):
+    import logging
+
     monkeypatch.delenv("AIRFLOW_CONN_SUPPRESSION_STORE", raising=False)
     monkeypatch.setenv("SUPPRESSION_STORE", str(tmp_path / "s.duckdb"))
-    assert airflow_tasks.store_url_for_airflow() == str(tmp_path / "s.duckdb")
+    with caplog.at_level(logging.INFO, logger="pipelines.airflow_tasks"):
+        assert airflow_tasks.store_url_for_airflow() == str(tmp_path / "s.duckdb")
+    assert f"store: {tmp_path / 's.duckdb'} (from $SUPPRESSION_STORE)" in caplog.text
     monkeypatch.delenv("SUPPRESSION_STORE")
-    assert airflow_tasks.store_url_for_airflow() == "suppressions.duckdb"
+    with pytest.raises(airflow_tasks.StoreUnavailable, match="never fall back to ./suppressions.duckdb") as caught:
+        airflow_tasks.store_url_for_airflow()
+    assert caught.value.retryable
+
+
+def test_a_failing_connection_lookup_never_means_the_default_store(monkeypatch, tmp_path):
+    """Airflow turns a secrets backend error into "not found": with no $SUPPRESSION_STORE either,
+    the task fails (and is retried) instead of writing ./suppressions.duckdb on the worker."""
+    from airflow.sdk import Connection
+
+    def backend_down(conn_id):
+        raise RuntimeError("secrets backend timed out")
+
+    monkeypatch.setenv("AIRFLOW_CONN_SUPPRESSION_STORE", "duckdb:///" + str(tmp_path / "conn.duckdb"))
+    monkeypatch.setattr(Connection, "get", staticmethod(backend_down))
+    monkeypatch.delenv("SUPPRESSION_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(airflow_tasks.StoreUnavailable) as caught:
+        airflow_tasks.store_url_for_airflow()
+    assert caught.value.retryable and not (tmp_path / "suppressions.duckdb").exists()
 
 
 def test_store_from_env_when_airflow_is_missing(monkeypatch, tmp_path):
@@ -358,6 +381,22 @@ def test_store_from_env_when_airflow_is_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_airflow)
     monkeypatch.setenv("SUPPRESSION_STORE", str(tmp_path / "s.duckdb"))
     assert airflow_tasks.store_url_for_airflow() == str(tmp_path / "s.duckdb")
+    monkeypatch.delenv("SUPPRESSION_STORE")
+    with pytest.raises(airflow_tasks.StoreUnavailable):
+        airflow_tasks.store_url_for_airflow()
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://u:s3cret@db:5432/supp?sslmode=require", "postgresql://u:***@db:5432/supp?sslmode=require"),
+    ("postgresql://u@db/supp?password=s3cret&sslmode=require", "postgresql://u@db/supp?password=***&sslmode=require"),
+    ("postgresql://db/supp?sslmode=require&PassWord=s3cret", "postgresql://db/supp?sslmode=require&PassWord=***"),
+    ("postgresql://u:s3cret@db/supp?sslpassword=s3cret", "postgresql://u:***@db/supp?sslpassword=***"),
+    ("/data/suppressions.duckdb", "/data/suppressions.duckdb"),
+])
+def test_describe_store_hides_every_password(url, shown):
+    from pipelines.store.postgres_store import redact
+
+    assert airflow_tasks.describe_store(url) == redact(url) == shown
 
 
 def test_store_from_connection_wins_over_env(monkeypatch, tmp_path):

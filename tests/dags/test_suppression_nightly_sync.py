@@ -11,6 +11,7 @@ import pytest
 
 from pipelines import airflow_tasks
 from pipelines.errors import UsageError, UserError
+from pipelines.sync.http import SyncError
 from tests.sync.conftest import ENV, sources_toml
 from tests.sync.fake_api import KEYS, FakeApis, record_at
 
@@ -101,12 +102,16 @@ def _watermarks(store: Path, names) -> dict[str, str | None]:
 def test_dag_shape(sync_dag):
     assert sync_dag.catchup is False and sync_dag.max_active_runs == 1
     assert sync_dag.schedule == "0 2 * * *"  # daily
+    assert timedelta(0) < sync_dag.dagrun_timeout < timedelta(hours=24)  # a hung night never blocks the next
     assert set(sync_dag.params.keys()) == {"tenant", "sources_file"}
     tasks = sync_dag.task_dict
-    assert set(tasks) == {"plan", "source.pull", "source.load", "maintenance"}
+    assert set(tasks) == {"store", "plan", "source.pull", "source.load", "maintenance"}
+    assert tasks["store"].downstream_task_ids == {"plan", "source.load", "maintenance"}  # resolved once
     assert tasks["plan"].downstream_task_ids == {"source.pull"}
     assert tasks["source.pull"].downstream_task_ids == {"source.load"}
-    assert tasks["maintenance"].upstream_task_ids == set() and tasks["maintenance"].pool == "suppression_store_writer"
+    assert tasks["maintenance"].upstream_task_ids == {"store"} and tasks["maintenance"].pool == "suppression_store_writer"
+    for name in ("source.pull", "source.load", "plan", "maintenance"):
+        assert timedelta(0) < tasks[name].execution_timeout <= timedelta(hours=3), name
     assert tasks["plan"].pool == tasks["source.load"].pool == "suppression_store_writer"
     assert tasks["source.load"].pool_slots == 1
     assert tasks["source.pull"].pool == "default_pool"  # pulls fan out; only the writer is serialised
@@ -216,8 +221,39 @@ def test_credentials_from_airflow_connections(world):
     ses = resolve_credentials(by_name["ses-main"])
     assert (ses.login, ses.secret) == KEYS["ses"]
     missing = type(by_name["ses-main"])(**{**by_name["ses-main"].to_dict(), "credentials": "airflow:no_such_conn"})
-    with pytest.raises(UsageError, match="Airflow connection 'no_such_conn' is not available"):
+    # Airflow reports a secrets backend that failed for a moment as "not found": retried
+    with pytest.raises(SyncError, match="Airflow connection 'no_such_conn' is not available") as caught:
         resolve_credentials(missing)
+    assert caught.value.retryable
+
+
+def test_airflow_connection_secrets_are_stripped_and_control_characters_refused(world, monkeypatch):
+    from pipelines.sync.config import load_sources, resolve_credentials
+
+    by_name = {s.name: s for s in load_sources(world["sources"])}
+    monkeypatch.setenv("AIRFLOW_CONN_ACME_SENDGRID", json.dumps({"conn_type": "generic", "password": KEYS["sendgrid"] + "\r\n"}))
+    monkeypatch.setenv("AIRFLOW_CONN_ACME_SES", json.dumps(
+        {"conn_type": "aws", "login": f" {KEYS['ses'][0]}\n", "password": KEYS["ses"][1] + "\n",
+         "extra": {"session_token": "tok-0001\n"}}))
+    assert resolve_credentials(by_name["sendgrid-main"]).secret == KEYS["sendgrid"]
+    ses = resolve_credentials(by_name["ses-main"])
+    assert (ses.login, ses.secret, ses.extra) == (*KEYS["ses"], {"session_token": "tok-0001"})
+
+    inner = "SG.pasted\nover-two-lines-0002"
+    monkeypatch.setenv("AIRFLOW_CONN_ACME_SENDGRID", json.dumps({"conn_type": "generic", "password": inner}))
+    with pytest.raises(UsageError, match="credentials airflow:acme_sendgrid: the secret holds a line break") as caught:
+        resolve_credentials(by_name["sendgrid-main"])
+    assert "over-two-lines" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_key_with_a_trailing_line_break_still_pulls(apis, world, monkeypatch):
+    """Pasted with its line break into a connection: stripped, it is sent and accepted."""
+    monkeypatch.setenv("AIRFLOW_CONN_ACME_SENDGRID", json.dumps({"conn_type": "generic", "password": KEYS["sendgrid"] + "\n"}))
+    jobs = airflow_tasks.sync_jobs({"tenant": TENANT}, str(world["store"]))
+    sendgrid = next(j for j in jobs if j["source"]["platform"] == "sendgrid")
+    pulled = airflow_tasks.pull_job(sendgrid, "manual__x")
+    assert pulled["records"] > 0
+    assert {r.headers["authorization"] for r in apis.seen("sendgrid")} == {f"Bearer {KEYS['sendgrid']}"}
 
 
 def test_pull_and_load_helpers(apis, world, tmp_path, monkeypatch):
@@ -243,3 +279,110 @@ def test_pull_and_load_helpers(apis, world, tmp_path, monkeypatch):
     assert report["status"] == "succeeded" and report["new_watermark"] == pulled["new_watermark"]
     assert not Path(path).exists() and not (world["pulled"] / "scheduled__2026-11-30T02_00_00_00_00").exists()
     assert "ses-main (ses): succeeded" in airflow_tasks.sync_text(report)
+
+
+# ---------------------------------------------------------------------------------------------
+# The store: never a default file, the same one all run long
+
+
+def test_without_a_store_the_night_fails_and_writes_no_default_file(sync_dag, world, tmp_path, monkeypatch):
+    monkeypatch.delenv("SUPPRESSION_STORE")
+    monkeypatch.chdir(tmp_path)
+    dr = sync_dag.test(run_conf={"tenant": None, "sources_file": None})
+    assert str(dr.state) == "failed"
+    tis = _tis(dr)
+    assert str(tis["store"][0].state) == "failed" and tis["store"][0].try_number == 3  # retried: may be a moment
+    assert {str(tis[t][0].state) for t in ("plan", "maintenance")} == {"upstream_failed"}
+    assert not (tmp_path / "suppressions.duckdb").exists() and not world["store"].exists()
+    assert not world["pulled"].exists()  # nothing pulled either
+
+
+def test_the_store_must_stay_the_one_the_run_started_with(world, monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setenv("SUPPRESSION_STORE", "postgresql://sync:s3cret-pw@db:5432/supp?sslmode=require")
+    with caplog.at_level(logging.INFO, logger="pipelines.airflow_tasks"):
+        ref = airflow_tasks.store_reference()
+    assert ref == {"store": "postgresql://sync:***@db:5432/supp?sslmode=require", "origin": "$SUPPRESSION_STORE"}
+    assert "from $SUPPRESSION_STORE" in caplog.text and "s3cret-pw" not in caplog.text + json.dumps(ref)
+    assert airflow_tasks.store_url_for_airflow(expected=ref).endswith("@db:5432/supp?sslmode=require")
+
+    monkeypatch.setenv("SUPPRESSION_STORE", "postgresql://sync:s3cret-pw@other:5432/supp?sslmode=require")
+    with pytest.raises(airflow_tasks.StoreUnavailable, match="but this run started with") as caught:
+        airflow_tasks.store_url_for_airflow(expected=ref)
+    assert caught.value.retryable and "s3cret-pw" not in str(caught.value)
+    # the connection comes back from a failed lookup: also another store than the run's
+    monkeypatch.setenv("AIRFLOW_CONN_SUPPRESSION_STORE", "postgresql://sync:s3cret-pw@db:5432/supp?sslmode=require")
+    with pytest.raises(airflow_tasks.StoreUnavailable, match="from Airflow connection 'suppression_store'"):
+        airflow_tasks.store_url_for_airflow(expected=ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# Maintenance and task logs
+
+
+def _age(path: Path, days: float) -> None:
+    import os
+    import time
+
+    when = time.time() - days * 86400
+    os.utime(path, (when, when))
+
+
+def test_maintenance_removes_old_pulls_only_in_the_sync_folder(apis, world, tmp_path, monkeypatch):
+    jobs = airflow_tasks.sync_jobs({"tenant": TENANT}, str(world["store"]))
+    ses = next(j for j in jobs if j["source"]["platform"] == "ses")
+    old = airflow_tasks.pull_job(ses, "scheduled__old")  # its load was refused: the files stay
+    new = airflow_tasks.pull_job(ses, "scheduled__new")
+    old_run = world["pulled"] / "scheduled__old"
+    for path in [*old_run.rglob("*"), old_run]:
+        _age(path, 8)
+    mixed = world["pulled"] / "scheduled__new" / TENANT / "stale.json"  # an old file beside new ones
+    mixed.write_text("{}")
+    _age(mixed, 8)
+
+    done = airflow_tasks.run_maintenance(str(world["store"]))
+    assert sorted(done["pulled_files_removed"]) == sorted([*old["files"], str(mixed)])
+    assert not old_run.exists() and all(Path(f).exists() for f in new["files"])
+    json.dumps(done)
+
+    # A sync folder pointed at the wrong place: without the pulls' marker, nothing is touched.
+    elsewhere = tmp_path / "home"
+    (elsewhere / "a" / "b").mkdir(parents=True)
+    precious = elsewhere / "a" / "b" / "precious.json"
+    precious.write_text("{}")
+    _age(precious, 30)
+    monkeypatch.setenv("SUPPRESSION_SYNC_DIR", str(elsewhere))
+    assert airflow_tasks.run_maintenance(str(world["store"]))["pulled_files_removed"] == []
+    assert precious.exists()
+
+
+def _dag_module(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_test_{name}", DAGS_FOLDER / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("dag_file", "function"), [("suppression_nightly_sync", "_fail_fast"),
+                                                    ("suppression_migration", "_fail_on_user_error")])
+def test_a_refusal_logs_counts_never_the_rejected_addresses(caplog, dag_file, function):
+    import logging
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.errors import DataRefused
+
+    exc = DataRefused("12 of 20 rows rejected (60.0%), over the limit of 10%: nothing loaded")
+    exc.summary = {"run_id": "run_1", "tenant": TENANT, "status": "failed", "rows_read": 20, "rows_accepted": 8,
+                   "rows_rejected": 12, "reject_rate": 0.6, "rejects_by_error": {"invalid_email": 12},
+                   "reject_examples": {"invalid_email": [{"value": "leaked.person@example", "line": 3}]}}
+    with caplog.at_level(logging.DEBUG):
+        failed = getattr(_dag_module(dag_file), function)(exc)
+    assert isinstance(failed, AirflowFailException)
+    assert "rejected 12 (60.0%)" in caplog.text and "invalid_email 12" in caplog.text
+    assert "leaked.person" not in caplog.text
+    retryable = airflow_tasks.StoreUnavailable("no suppression store")
+    assert getattr(_dag_module(dag_file), function)(retryable) is retryable  # Airflow retries it

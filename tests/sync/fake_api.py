@@ -9,6 +9,8 @@ served from the recorded-shape records in tests/fixtures/api/ (stdlib ThreadingH
 - Every request is recorded (`requests`): path, query and headers as received.
 - A wrong credential is answered 401 with the credential echoed in the body, as careless APIs do:
   the clients must not let it reach a message.
+- Day filters (Postmark `fromdate`, Brevo `startDate`/`endDate`) are days in the server's time
+  zone (`tz`, UTC unless a test sets another), not necessarily UTC.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,6 +98,7 @@ class FakeApis:
             self.data[(rel.parts[0], "/".join(rel.parts[1:]).removesuffix(".json"))] = json.loads(path.read_text())
         self.requests: list[Seen] = []
         self.faults: list[Fault] = []
+        self.tz: dict[str, tzinfo] = {"postmark": UTC, "brevo": UTC}
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
@@ -276,7 +279,7 @@ class FakeApis:
             since = _iso(q["since_last_changed"])
             records = [m for m in records if _iso(m["last_changed"]) >= since]
         if q.get("sort_field") == "last_changed":
-            records.sort(key=lambda m: (m["last_changed"], m["id"]), reverse=q.get("sort_dir") == "DESC")
+            records.sort(key=lambda m: (m["last_changed"], m.get("id", "")), reverse=q.get("sort_dir") == "DESC")
         return 200, {"members": records[offset:offset + count], "list_id": list_id, "total_items": len(records),
                      "_links": []}, {}
 
@@ -307,7 +310,7 @@ class FakeApis:
         records = self.visible("postmark", stream)
         if "fromdate" in q:
             day = q["fromdate"]
-            records = [r for r in records if _iso(r["CreatedAt"]).astimezone(UTC).date().isoformat() >= day]
+            records = [r for r in records if _iso(r["CreatedAt"]).astimezone(self.tz["postmark"]).date().isoformat() >= day]
         return 200, {"Suppressions": records}, {}
 
     def _ses(self, path, q, query, headers, origin):
@@ -335,7 +338,8 @@ class FakeApis:
         records = sorted(self.visible("brevo", "blocked_contacts"), key=lambda r: r["blockedAt"],
                          reverse=q.get("sort", "desc") == "desc")
         if "startDate" in q:
-            records = [r for r in records if q["startDate"] <= r["blockedAt"][:10] <= q["endDate"]]
+            local = {id(r): _iso(r["blockedAt"]).astimezone(self.tz["brevo"]).date().isoformat() for r in records}
+            records = [r for r in records if q["startDate"] <= local[id(r)] <= q["endDate"]]
         page = records[offset:offset + limit]
         # An exhausted page answers null, not [] (the real API does this).
         return 200, {"contacts": page or None, "count": len(records)}, limits

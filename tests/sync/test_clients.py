@@ -3,7 +3,8 @@ limits, and files that `suppress detect` takes for the right platform and kind. 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import logging
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from pipelines.sync.run import format_watermark, pull
 from tests.conftest import run_cli
 
 from .conftest import NIGHT1, NIGHT2, TENANT, sources_toml
-from .fake_api import DROP, KEYS
+from .fake_api import DROP, KEYS, record_at
 
 NIGHT1_MARK = format_watermark(NIGHT1)
 SINCE2 = NIGHT1 - timedelta(hours=6)  # night 2's window start: the watermark minus the default overlap
@@ -125,7 +126,7 @@ def test_postmark_dump_per_stream_from_the_start_day(apis, api_env, tmp_path):
     apis.requests.clear()
     apis.now = NIGHT2
     second = run_pull(apis, "postmark", tmp_path, NIGHT1_MARK, NIGHT2)
-    assert {r.param("fromdate") for r in apis.seen("postmark")} == {"2024-05-09"}
+    assert {r.param("fromdate") for r in apis.seen("postmark")} == {"2024-05-08"}  # the start day, widened
     assert [Path(f).name for f in second["files"]] == ["postmark_suppressions_stream-outbound.json"]
 
 
@@ -154,14 +155,14 @@ def test_brevo_null_page_ends_the_list_and_dates_go_together(apis, api_env, tmp_
     apis.fail("/v3/smtp/", 429, headers={"x-sib-ratelimit-reset": "3"})
     waits: list[float] = []
     result = run_pull(apis, "brevo", tmp_path, options={"rate_limit_max_wait": 60}, waits=waits)
-    assert waits == [3.0] and result["rate_limited"] == 1
+    assert 3.0 <= waits[0] <= 3.01 and len(waits) == 1 and result["rate_limited"] == 1
     offsets = [r.param("offset") for r in apis.seen("brevo")]
     assert offsets == ["0", "0", "2"]  # the 429, then two pages: 4 contacts, `count` reached
     apis.requests.clear()
     apis.now = NIGHT2
     second = run_pull(apis, "brevo", tmp_path, NIGHT1_MARK, NIGHT2)
     seen = apis.seen("brevo")
-    assert {(r.param("startDate"), r.param("endDate")) for r in seen} == {("2024-05-09", "2024-05-11")}
+    assert {(r.param("startDate"), r.param("endDate")) for r in seen} == {("2024-05-08", "2024-05-12")}
     doc = json.loads(Path(second["files"][0]).read_text())
     assert [c["email"] for c in doc["contacts"]] == ["br.admin@example.com", "br.new@example.com"]
     assert doc["count"] == 2
@@ -257,3 +258,76 @@ def test_a_refused_key_never_reaches_the_error(apis, api_env, tmp_path, monkeypa
     secret = wrong.split(":")[-1]
     assert secret not in str(caught.value) and secret not in caplog.text
     assert not caught.value.retryable and caught.value.__cause__ is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Paging that never ends, day filters and time zones, members without an id, logs
+
+
+def _same_page(platform: str):
+    """A handler that ignores the offset: every request gets the first page again."""
+    def sendgrid(path, q, *args):
+        return 200, [{"email": f"same{i}@example.com", "created": 1715000000} for i in range(int(q["limit"]))], {}
+
+    def brevo(path, q, *args):  # and no `count` to stop at
+        return 200, {"contacts": [{"email": f"same{i}@example.com", "reason": {"code": "hardBounce"},
+                                   "blockedAt": "2024-05-01T00:00:00.000Z"} for i in range(int(q["limit"]))]}, {}
+
+    def mailchimp(path, q, *args):
+        return 200, {"members": [{"id": f"id{i}", "email_address": f"same{i}@example.com", "status": "cleaned",
+                                  "last_changed": "2024-05-01T00:00:00+00:00"} for i in range(int(q["count"]))],
+                     "total_items": 10_000}, {}
+
+    return {"sendgrid": sendgrid, "brevo": brevo, "mailchimp": mailchimp}[platform]
+
+
+@pytest.mark.parametrize("platform", ["sendgrid", "brevo", "mailchimp"])
+def test_a_server_that_ignores_the_offset_fails_the_pull_instead_of_paging_forever(apis, api_env, tmp_path, platform):
+    setattr(apis, f"_{platform}", _same_page(platform))
+    with pytest.raises(SyncError, match="answered the same page twice") as caught:
+        run_pull(apis, platform, tmp_path, options={"lists": ["bounces"]} if platform == "sendgrid" else None)
+    assert len(apis.seen(platform)) == 2  # the first page, and its repeat
+    assert not caught.value.retryable and caught.value.stats["pages"] == 2
+
+
+def test_max_pages_bounds_a_pull(apis, api_env, tmp_path):
+    with pytest.raises(SyncError, match=r"more than 2 pages \(option max_pages\)"):
+        run_pull(apis, "sendgrid", tmp_path, options={"max_pages": 2})  # bounces alone take 3 pages of 2
+    assert len(apis.seen("sendgrid")) == 2
+    assert source(apis, "sendgrid", tmp_path).options["max_pages"] == 20_000  # the default
+
+
+def test_day_filters_are_widened_so_that_no_time_zone_loses_a_record(apis, api_env, tmp_path):
+    """Postmark's and Brevo's filters take days, which the server reads in its own time zone."""
+    apis.tz |= {"postmark": timezone(timedelta(hours=-5)), "brevo": timezone(timedelta(hours=2))}
+    # Postmark: the window starts at 00:30 UTC; a record at 01:00 UTC is still the day before there.
+    apis.now = datetime(2024, 5, 11, 2, 0, tzinfo=UTC)
+    apis.add("postmark", *record_at("postmark", "tz.postmark@example.com", datetime(2024, 5, 10, 1, 0, tzinfo=UTC)))
+    pm = run_pull(apis, "postmark", tmp_path, format_watermark(datetime(2024, 5, 10, 6, 30, tzinfo=UTC)), apis.now)
+    assert "tz.postmark@example.com" in {r["EmailAddress"] for f in pm["files"] for r in records(f, "Suppressions")}
+    # Brevo: the pull starts at 23:00 UTC; a record at 22:30 UTC is already the next day there.
+    apis.now = datetime(2024, 5, 10, 23, 0, tzinfo=UTC)
+    apis.add("brevo", *record_at("brevo", "tz.brevo@example.com", datetime(2024, 5, 10, 22, 30, tzinfo=UTC)))
+    br = run_pull(apis, "brevo", tmp_path, format_watermark(datetime(2024, 5, 10, 12, 0, tzinfo=UTC)), apis.now)
+    assert "tz.brevo@example.com" in {c["email"] for c in records(br["files"][0], "contacts")}
+
+
+def test_mailchimp_members_without_an_id_are_not_collapsed(apis, api_env, tmp_path):
+    for i in range(3):
+        apis.add("mailchimp", "members_a1b2c3d4e5", {
+            "email_address": f"noid{i}@example.com", "status": "cleaned", "list_id": "a1b2c3d4e5",
+            "last_changed": f"2024-03-0{i + 1}T00:00:00+00:00", "timestamp_opt": ""})
+    result = run_pull(apis, "mailchimp", tmp_path)
+    members = records(result["files"][0], "members")
+    assert {f"noid{i}@example.com" for i in range(3)} <= {m["email_address"] for m in members}
+    with_id = [m["id"] for m in members if m.get("id")]
+    assert len(with_id) == len(set(with_id))  # pages overlap: those with an id still come once
+
+
+def test_request_urls_with_addresses_stay_out_of_the_logs(apis, api_env, tmp_path, caplog):
+    """httpx logs each request's URL at INFO; Mailgun's next links carry addresses."""
+    with caplog.at_level(logging.DEBUG):
+        result = run_pull(apis, "mailgun", tmp_path)
+    assert result["pages"] >= 3
+    assert "%40" not in caplog.text and "@example" not in caplog.text
+    assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]

@@ -66,6 +66,12 @@ def test_options_get_defaults_and_types(tmp_path):
     (('overlap_hours = 0', 'overlap_hours = -1'), r"#2 \(acme/mg\): option overlap_hours must be at least 0"),
     (('tenant = "acme"\nname = "sg"', 'name = "sg"'), r"#1: tenant is missing or empty"),
     (('name = "sg"', 'name = "s g"'), r"#1 \(acme/s g\): name 's g' may hold"),
+    # tenants and names become folders that a pull empties first
+    (('tenant = "acme"\nname = "sg"', 'tenant = "../etc"\nname = "sg"'), r"#1 \(\.\./etc/sg\): tenant '\.\./etc' may hold"),
+    (('tenant = "acme"\nname = "sg"', 'tenant = "acme/x"\nname = "sg"'), r"tenant 'acme/x' may hold"),
+    (('tenant = "acme"\nname = "sg"', 'tenant = ".."\nname = "sg"'), r"tenant '\.\.' may hold"),
+    (('name = "sg"', 'name = "a..b"'), r"name 'a\.\.b' may hold .*no '\.\.'"),
+    (('name = "sg"', 'name = "/tmp"'), r"name '/tmp' may hold"),
     (('[defaults]', '[defaults]\nlists = ["bounces"]'), r"\[defaults\] has 'lists'"),
     (('[defaults]', '[default]'), r"unknown table 'default'"),
     (('credentials = "env:ACME_SG"', 'credentials = "env:ACME_SG"\nsecret = "x"'), r"#1 \(acme/sg\): unknown key 'secret'"),
@@ -106,3 +112,33 @@ def test_credentials_from_the_environment_only_when_pulled(tmp_path, monkeypatch
         resolve_credentials(sg)
     monkeypatch.setenv("ACME_SG", " SG.key-from-env \n")
     assert resolve_credentials(sg).secret == "SG.key-from-env"
+
+
+@pytest.mark.parametrize("value", ["SG.key\rinside", "SG.key\ninside", "SG.key\x1binside", "SG.kéy-inside"])
+def test_a_secret_with_a_control_or_non_ascii_character_is_refused_without_showing_it(tmp_path, monkeypatch, value):
+    sg, _ = load_sources(write(tmp_path, GOOD))
+    monkeypatch.setenv("ACME_SG", value)
+    with pytest.raises(UsageError, match=r"acme/sg \(sendgrid\): credentials env:ACME_SG: the secret holds") as caught:
+        resolve_credentials(sg)
+    assert "inside" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_credentials_never_show_the_secret_in_their_repr():
+    from pipelines.sync.base import Credentials
+
+    shown = repr(Credentials("SG.very-secret-0001", "AKID", {"session_token": "tok-very-secret"}))
+    assert "very-secret" not in shown and "AKID" in shown
+
+
+def test_pull_refuses_a_job_whose_names_would_leave_its_folder(tmp_path):
+    """A job arrives through XCom; its names are part of the folder that a pull empties first."""
+    from pipelines.sync.run import pull
+
+    sg, _ = load_sources(write(tmp_path, GOOD))
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("x")
+    job = {"source": {**sg.to_dict(), "name": "../victim"}, "old_watermark": None}
+    with pytest.raises(UsageError, match="source '../victim' may hold"):
+        pull(job, tmp_path / "out" / "../victim")
+    assert (victim / "keep.txt").exists()

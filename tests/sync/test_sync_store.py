@@ -51,7 +51,7 @@ def night(sources, store, now):
 
 def test_two_nights_every_platform_then_a_rerun_adds_nothing(apis, sources_file, store):
     sources = load_sources(sources_file)
-    apis.fail("/v3/suppression/bounces", 429, headers={"Retry-After": "1"})
+    apis.fail("/v3/suppression/bounces", 429, headers={"Retry-After": "0"})
     apis.fail("/3.0/lists/", 503)
     first = night(sources, store, NIGHT1)
     assert all(r["status"] == "succeeded" and r["old_watermark"] is None and r["new_watermark"] == MARK1
@@ -69,9 +69,9 @@ def test_two_nights_every_platform_then_a_rerun_adds_nothing(apis, sources_file,
     # every incremental filter the APIs have was sent, from the old watermark minus the overlap
     assert {r.param("start_time") for r in apis.seen("sendgrid", "/v3/suppression/")} == {str(int(since.timestamp()))}
     assert {r.param("since_last_changed") for r in apis.seen("mailchimp")} == {"2024-05-09T20:00:00+00:00"}
-    assert {r.param("fromdate") for r in apis.seen("postmark")} == {"2024-05-09"}
+    assert {r.param("fromdate") for r in apis.seen("postmark")} == {"2024-05-08"}  # day filters: widened
     assert {r.param("StartDate") for r in apis.seen("ses")} == {"2024-05-09T20:00:00Z"}
-    assert {(r.param("startDate"), r.param("endDate")) for r in apis.seen("brevo")} == {("2024-05-09", "2024-05-11")}
+    assert {(r.param("startDate"), r.param("endDate")) for r in apis.seen("brevo")} == {("2024-05-08", "2024-05-12")}
     assert {r.param("filter") for r in apis.seen("klaviyo")} == {"greater-than(updated,2024-05-09T20:00:00Z)"}
     after = exported(store)
     added = {k[1] for k in after - before}
@@ -199,3 +199,35 @@ def test_watermarks_never_move_back_and_dry_runs_write_none(store, tmp_path):
         assert st.watermark(TENANT, "z") is None
         ingest(IngestRequest(TENANT, [str(export)], watermarks={"z": MARK1}), st)
         assert st.watermark(TENANT, "z") == MARK1
+
+
+def test_an_unexpected_error_fails_its_source_only(apis, api_env, tmp_path, store, monkeypatch):
+    """A malformed record in a pull, a library error in a load: that source fails, in one line,
+    and the tenant's other sources still run."""
+    import polars as pl
+
+    import pipelines.sync.run as run
+
+    path = tmp_path / "s.toml"
+    path.write_text(sources_toml(apis.url, ("postmark", "ses", "brevo")))
+    sources = load_sources(path)
+    apis._postmark = lambda *args: (200, {"Suppressions": ["not-a-record"]}, {})
+    real_load = run.load
+
+    def load(pulled, st):
+        if pulled["source"]["name"] == "brevo-main":
+            raise pl.exceptions.ComputeError("a library error\nwith a second line")
+        return real_load(pulled, st)
+
+    monkeypatch.setattr(run, "load", load)
+    reports, errors = sync_tenant(sources, str(store), now=NIGHT1, sleep=no_sleep)
+    by_name = {r["source"]: r for r in reports}
+    assert {n: r["status"] for n, r in by_name.items()} == {
+        "postmark-main": "failed", "ses-main": "succeeded", "brevo-main": "failed"}
+    assert [type(e) for e in errors] == [SyncError, SyncError] and all(e.retryable for e in errors)
+    assert str(errors[0]) == ("acme/postmark-main (postmark): the pull failed: "
+                              "AttributeError: 'str' object has no attribute 'setdefault'")
+    assert str(errors[1]) == "acme/brevo-main (brevo): failed unexpectedly: ComputeError: a library error"
+    assert by_name["postmark-main"]["error"] == str(errors[0]) and by_name["postmark-main"]["requests"] == 1
+    assert errors[0].__cause__ is None and errors[0].__suppress_context__
+    assert watermarks(store, sources) == {"postmark-main": None, "ses-main": MARK1, "brevo-main": None}

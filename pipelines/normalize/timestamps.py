@@ -112,7 +112,7 @@ def parse_times(values: pl.Series, now: datetime | None = None, order: str | Non
         parsed = parsed.scatter(got["_i"].filter(read), got["_t"].filter(read))
         todo = todo.filter(~read)
     out = frame.with_columns(parsed)
-    if parsed.null_count():
+    if parsed.null_count():  # (a nullish value never parses, so only unread rows can be nullish)
         nullish = raw.is_null() | raw.str.contains(_NULLISH)
         unread = (
             pl.when(nullish)

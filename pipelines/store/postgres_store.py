@@ -337,8 +337,10 @@ class PostgresStore(Store):
                 self._x("no_erased_map")
             self.con.execute(_q("analyze_stage"))
             self._x("classify")
-            added, updated = self._x("change_counts").fetchone()
-            self._x("insert_new", **p)
+            updated = self._x("change_counts").fetchone()[0]
+            added = self._x("insert_new", **p).rowcount
+            if self._has_contacts(tenant):
+                self._x("created_changes", **p)
             self._x("strengthen", **p)
             self._x("insert_lineage", **p)
             self._x("insert_events", **p)

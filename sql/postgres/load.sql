@@ -4,18 +4,21 @@
 -- Parameters are psycopg placeholders: run_id, now, tenant.
 
 -- name: stage_tables
+-- Key columns are COLLATE "C" like the store's (001_core.sql): the merges sort the staged keys in
+-- the btree's own order, byte-wise, not by the database locale's much slower rules.
 CREATE TEMP TABLE stage_suppressions (
-    tenant text, channel text, address text, reason text, scope text,
-    first_seen_at timestamptz, last_seen_at timestamptz, source_platform text, detail text, time_known boolean,
-    source_sha256 text, first_line bigint, row_count bigint, single_file boolean
+    tenant text COLLATE "C", channel text COLLATE "C", address text COLLATE "C", reason text COLLATE "C",
+    scope text COLLATE "C", first_seen_at timestamptz, last_seen_at timestamptz, source_platform text, detail text,
+    time_known boolean, source_sha256 text COLLATE "C", first_line bigint, row_count bigint, single_file boolean
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stage_lineage (
-    tenant text, channel text, address text, reason text, scope text, source_sha256 text,
+    tenant text COLLATE "C", channel text COLLATE "C", address text COLLATE "C", reason text COLLATE "C",
+    scope text COLLATE "C", source_sha256 text COLLATE "C",
     first_line bigint, row_count bigint, first_seen_at timestamptz, last_seen_at timestamptz
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stage_evidence_raw (
-    tenant text, channel text, address text, kind text, occurred_at timestamptz, bounce_count bigint,
-    source_sha256 text, source_line bigint, detail text
+    tenant text COLLATE "C", channel text COLLATE "C", address text COLLATE "C", kind text COLLATE "C",
+    occurred_at timestamptz, bounce_count bigint, source_sha256 text COLLATE "C", source_line bigint, detail text
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stage_warnings (
     file text, line bigint, value text, warning text
@@ -57,33 +60,47 @@ UPDATE stage_evidence_raw t SET address = m.token
 FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
 
 -- name: classify
--- created: key not in the store; strengthened: an active key whose time span the run widens with
--- real event times (the load time that stands in for an unknown time is no new evidence);
--- reactivated: a lifted key the run shows newer evidence for.
+-- The run's keys the store already holds and the run changes (new keys go in by insert_new,
+-- never copied here): strengthened: an active key whose time span the run widens with real event
+-- times (the load time that stands in for an unknown time is no new evidence); reactivated: a
+-- lifted key the run shows newer evidence for.
 CREATE TEMP TABLE stage_changes ON COMMIT DROP AS
 SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
        t.source_platform, t.detail,
-       CASE WHEN s.tenant IS NULL THEN 'created'
-            WHEN s.lifted_at IS NOT NULL THEN 'reactivated'
-            ELSE 'strengthened' END AS action
+       CASE WHEN s.lifted_at IS NOT NULL THEN 'reactivated' ELSE 'strengthened' END AS action
 FROM stage_suppressions t
-LEFT JOIN suppressions s
+JOIN suppressions s
   ON s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
  AND s.reason = t.reason AND s.scope = t.scope
-WHERE s.tenant IS NULL
-   OR (s.lifted_at IS NULL AND t.time_known AND (t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at))
+WHERE (s.lifted_at IS NULL AND t.time_known AND (t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at))
    OR (s.lifted_at IS NOT NULL AND t.time_known AND t.last_seen_at > s.lifted_at);
 
 -- name: change_counts
-SELECT count(*) FILTER (WHERE action = 'created'), count(*) FILTER (WHERE action <> 'created') FROM stage_changes;
+SELECT count(*) FROM stage_changes;
 
 -- name: insert_new
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                           source_platform, detail, created_run_id, last_run_id, updated_at)
-SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
-       source_platform, detail, %(run_id)s, %(run_id)s, %(now)s
-FROM stage_changes WHERE action = 'created'
-ORDER BY tenant, channel, address, reason, scope;  -- in index order: a big load appends to the btree
+-- Keys not in the store yet (created); the statement's row count is the number added.
+SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
+       t.source_platform, t.detail, %(run_id)s, %(run_id)s, %(now)s
+FROM stage_suppressions t
+WHERE NOT EXISTS (
+    SELECT 1 FROM suppressions s
+    WHERE s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
+      AND s.reason = t.reason AND s.scope = t.scope)
+-- In (nearly) index order, so a big load appends to the btree. A run has one tenant, and the
+-- address leads: a sort led by constant columns cannot use abbreviated keys and takes twice as long.
+ORDER BY t.address, t.channel, t.reason, t.scope;
+
+-- name: created_changes
+-- With contacts to update: the keys this run created join stage_changes, which the contact
+-- statements read as "what this run suppressed".
+INSERT INTO stage_changes (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
+                           source_platform, detail, action)
+SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at, source_platform, detail, 'created'
+FROM suppressions
+WHERE tenant = %(tenant)s AND created_run_id = %(run_id)s;
 
 -- name: strengthen
 UPDATE suppressions s
@@ -113,7 +130,7 @@ WHERE NOT EXISTS (
     SELECT 1 FROM suppression_sources x
     WHERE x.tenant = l.tenant AND x.channel = l.channel AND x.address = l.address
       AND x.reason = l.reason AND x.scope = l.scope AND x.source_sha256 = l.source_sha256)
-ORDER BY l.tenant, l.channel, l.address, l.reason, l.scope, l.source_sha256;
+ORDER BY l.address, l.channel, l.reason, l.scope, l.source_sha256;  -- as insert_new
 
 -- name: insert_events
 INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, run_id, occurred_at, recorded_at)
@@ -143,7 +160,8 @@ FROM stage_evidence n
 WHERE n.occurred_at IS NULL AND NOT EXISTS (
     SELECT 1 FROM message_events x
     WHERE x.tenant = n.tenant AND x.channel = n.channel AND x.address = n.address AND x.kind = n.kind
-      AND x.occurred_at IS NULL AND x.source_sha256 = n.source_sha256 AND x.source_line = n.source_line);
+      AND x.occurred_at IS NULL AND x.source_sha256 = n.source_sha256 AND x.source_line = n.source_line)
+ORDER BY 3, 2, 4, 5;  -- address, channel, kind, time: the btree's order (as insert_new)
 
 -- name: soft_bounce_blocks
 -- SPEC 2.2: email addresses of this run's soft bounces whose consecutive soft bounces (no

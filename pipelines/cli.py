@@ -209,15 +209,7 @@ def export(
         raise UsageError("--format must be csv or jsonl")
     with _open(store) as st:
         frame = st.export(tenant)
-    target = output.open("w", newline="") if output else sys.stdout
-    try:
-        if fmt == "csv":
-            guard_formulas(frame).write_csv(target)
-        else:
-            frame.write_ndjson(target)
-    finally:
-        if output:
-            target.close()
+    _write_frame(frame, fmt, output)
 
 
 @app.command()

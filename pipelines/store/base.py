@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -169,72 +171,193 @@ class Store(ABC):
     def export(self, tenant: str) -> pl.DataFrame: ...
 
     @abstractmethod
-    def runs(self, tenant: str) -> list[dict]: ...
+    def rejects(self, run_id: str) -> pl.DataFrame: ...
 
+    # -- run records (shared; each backend supplies `_dicts`) ----------------------------------
     @abstractmethod
-    def run(self, run_id: str) -> dict | None: ...
+    def _dicts(self, sql: str, params: dict) -> list[dict]: ...
 
-    @abstractmethod
-    def run_files(self, run_id: str) -> list[dict]: ...
+    def _records(self, name: str, params: dict, json_fields: tuple[str, ...] = ()) -> list[dict]:
+        rows = self._dicts(sql_statements(self.dialect, "read")[name], params)
+        for row in rows:
+            for k in json_fields:
+                if isinstance(row.get(k), str):
+                    row[k] = json.loads(row[k])
+        return rows
 
-    @abstractmethod
+    def runs(self, tenant: str) -> list[dict]:
+        return self._records("runs", {"tenant": tenant})
+
+    def run(self, run_id: str) -> dict | None:
+        rows = self._records("run", {"run_id": run_id}, ("summary", "validation", "options"))
+        return rows[0] if rows else None
+
+    def run_files(self, run_id: str) -> list[dict]:
+        return self._records("run_files", {"run_id": run_id})
+
     def runs_since(self, since: datetime, tenant: str | None = None) -> list[dict]:
         """Runs started at or after `since` (of one tenant, or all), oldest first, with their
         summary and options parsed: what the cross-run report reads."""
-
-    @abstractmethod
-    def rejects(self, run_id: str) -> pl.DataFrame: ...
+        return self._records("runs_since", {"since": since, "tenant": tenant}, ("summary", "options"))
 
     # -- enforcement (SPEC 3) ----------------------------------------------------------------
-    @abstractmethod
-    def settings(self, tenant: str) -> dict[str, str]:
-        """The tenant's own settings (defaults not included)."""
+    # Written once here over the SQL of `sql/<dialect>/contacts.sql`; each backend supplies the
+    # primitives: `_x` (run a named statement), `_one` (its first row), `_cframe` (its rows as a
+    # frame), `_txn` (a transaction, holding the tenant's lock where the backend has one), and the
+    # few steps that differ (staging a contacts file, selecting ids).
 
     @abstractmethod
+    def _x(self, name: str, file: str = "load", **params): ...
+
+    @abstractmethod
+    def _one(self, name: str, file: str = "load", **params) -> tuple: ...
+
+    @abstractmethod
+    def _cframe(self, name: str, **params) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def _txn(self, tenant: str | None = None) -> AbstractContextManager: ...
+
+    @abstractmethod
+    def _stage_contact_files(self, contacts: Path, rejects: Path, params: dict) -> None:
+        """Make `stage_contacts` (and the rejects) from the staged Parquet files."""
+
+    @abstractmethod
+    def _select(self, tenant: str, ids: list[str] | None, segment: str | None) -> None:
+        """Make `erase_set`: the contacts of these ids, or of the segment."""
+
+    def _before_contact_changes(self, tenant: str) -> None:  # noqa: B027 - a hook, most backends need none
+        """Backends with concurrent writers serialize here (PostgreSQL: against its trigger)."""
+
+    def _after_run(self, run_id: str) -> None:  # noqa: B027
+        """A run closed: release what `begin_run` took."""
+
+    def _drop(self, *tables: str) -> None:  # noqa: B027
+        """Temp tables of a finished step (backends whose temp tables outlive transactions)."""
+
+    def has_erasures(self, tenant: str) -> bool:
+        return bool(self._one("has_erasures", "contacts", tenant=tenant)[0])
+
+    def _has_contacts(self, tenant: str) -> bool:
+        return bool(self._one("has_contacts", "contacts", tenant=tenant)[0])
+
+    def _contact_changes(self, tenant: str, run_id: str | None, now, status_input: str, changes: str,
+                         detail: str | None = None, **params) -> dict:
+        """Bring the statuses of a set of contacts in line with the suppressions; returns the counts.
+        Runs inside the caller's transaction."""
+        self._before_contact_changes(tenant)
+        if not self._has_contacts(tenant):  # an onboarding before any contact exists: nothing to do
+            return contact_counts(None)
+        p = {"tenant": tenant, "run_id": run_id, "now": now, "detail": detail, **params}
+        for name in (status_input, "derive_status", changes, "apply_contact_changes", "record_contact_changes"):
+            self._x(name, "contacts", **p)
+        return contact_counts(self._one("contact_change_counts", "contacts"))
+
+    def settings(self, tenant: str) -> dict[str, str]:
+        """The tenant's own settings (defaults not included)."""
+        return dict(self._cframe("get_settings", tenant=tenant).iter_rows())
+
     def set_setting(self, tenant: str, key: str, value: str | None) -> None:
         """Set a tenant setting, or go back to its default with None."""
+        with self._txn(tenant):
+            self._x("delete_setting", "contacts", tenant=tenant, key=key)
+            if value is not None:
+                self._x("insert_setting", "contacts", tenant=tenant, key=key, value=str(value), now=utcnow())
 
     def soft_bounce_threshold(self, tenant: str) -> int:
         return int(self.settings(tenant).get("soft_bounce_threshold", TENANT_SETTINGS["soft_bounce_threshold"]))
 
-    @abstractmethod
     def import_contacts(self, run_id: str, tenant: str, contacts: Path, rejects: Path, summary: dict) -> dict:
         """The one contact insert path: upsert staged contacts (Parquet: contact_id, email, phone,
-        consent_in, attributes) with statuses from the suppressions, keep the rejects, close the run;
-        one transaction. Returns the counts."""
+        consent_in, attributes, has_email, has_phone) with statuses from the suppressions, keep the
+        rejects, close the run; one transaction. Returns the counts."""
+        p = {"tenant": tenant, "run_id": run_id, "now": utcnow()}
+        with self._txn(tenant):
+            self._stage_contact_files(contacts, rejects, p)
+            if self.has_erasures(tenant):
+                self._x("tokenize_contact_emails", "contacts", **p)
+                self._x("tokenize_contact_phones", "contacts", **p)
+            for name in ("status_input_from_stage", "derive_status", "contact_plan"):
+                self._x(name, "contacts", **p)
+            created, updated, blocked, pending = self._one("contact_plan_counts", "contacts")
+            for name in ("contact_plan_events", "update_contacts", "insert_contacts"):
+                self._x(name, "contacts", **p)
+            self._x("insert_rejects", **p, rejects=str(rejects))
+            counts = {"contacts_created": created, "contacts_updated": updated, "blocked_at_creation": blocked,
+                      "pending_double_opt_in": pending}
+            self._close_run(run_id, "succeeded", {**summary, **counts}, None, None)
+        self._drop("stage_contacts", "contact_plan")
+        self._after_run(run_id)
+        return counts
 
-    @abstractmethod
-    def contacts(self, tenant: str) -> pl.DataFrame: ...
+    def contacts(self, tenant: str) -> pl.DataFrame:
+        return self._cframe("contacts", tenant=tenant)
 
-    @abstractmethod
     def select_contacts(self, tenant: str, ids: list[str] | None = None, segment: str | None = None) -> pl.DataFrame:
         """The contacts a delete (ids) or purge (segment `hard_bounced`) would remove."""
+        with self._txn():
+            self._select(tenant, ids, segment)
+            frame = self._cframe("erase_set_rows")
+        self._drop("erase_set")
+        return frame
 
-    @abstractmethod
     def record_safety_export(self, tenant: str, export: dict) -> None:
         """Record a safety copy (export_id, path, rows, expires_at) before it is written."""
+        with self._txn():
+            self._x("record_safety_export", "contacts", tenant=tenant, now=utcnow(), **export)
 
-    @abstractmethod
     def erase_contacts(self, tenant: str, ids: list[str]) -> dict:
         """Delete these contacts and their events; their addresses stay only as keyed hashes in the
         suppressions, their lineage, events and the texts that quote them (SPEC 2.3 privacy). One
         transaction."""
+        p = {"tenant": tenant, "now": utcnow(), "run_id": None}
+        with self._txn(tenant):
+            self._select(tenant, ids, None)
+            deleted = self._one("count_erase_set", "contacts")[0]
+            self._x("erase_map", "contacts")
+            hashed = self._one("count_erase_map", "contacts")[0]
+            for name in ("erase_suppressions", "erase_sources", "erase_events", "erase_evidence",
+                         "erase_suppression_details", "erase_event_details", "erase_evidence_details",
+                         "erase_quarantine", "erase_warnings", "erase_run_summaries", "erase_email_keys",
+                         "erase_phone_keys", "record_erasures", "erase_audit", "delete_contact_events",
+                         "delete_contacts"):
+                self._x(name, "contacts", **p)
+        self._drop("erase_set", "erase_map")
+        return {"contacts_deleted": deleted, "addresses_hashed": hashed}
 
-    @abstractmethod
     def address_key(self, tenant: str, channel: str, address: str) -> str:
         """How an address appears in this tenant's suppressions: itself, or its token once erased."""
+        if not self.has_erasures(tenant):
+            return address
+        return self._one("address_key", "contacts", tenant=tenant, channel=channel, address=address)[0]
 
-    @abstractmethod
     def lift(self, tenant: str, channel: str, key: str, unsubscribes: bool, lifted_at: datetime, action: str,
              detail: str) -> dict:
         """Lift the active unsubscribes (or every other reason) of one address, audited; contacts
         follow. Returns {lifted: [...], remaining: [...], contacts: counts}."""
+        now = utcnow()
+        p = {"tenant": tenant, "channel": channel, "address": key, "unsubscribes": unsubscribes,
+             "lifted_at": lifted_at, "now": now, "action": action, "detail": detail}
+        with self._txn(tenant):
+            self._x("lift_set", "contacts", **p)
+            lifted = checked_lift(self._cframe("lift_rows").to_dicts(), unsubscribes, lifted_at)
+            self._x("lift", "contacts", **p)
+            self._x("lift_audit", "contacts", **p)
+            if unsubscribes:
+                self._x("confirm_audit", "contacts", **p)
+            changes = "changes_resubscribe" if unsubscribes else "changes_recompute"
+            contacts = self._contact_changes(tenant, None, now, "status_input_for_address", changes,
+                                             detail=f"{action}: {detail}", channel=channel, address=key)
+            remaining = self._cframe("remaining_blocks", **p).to_dicts()
+        self._drop("lift_set")
+        return {"lifted": lifted, "remaining": remaining, "contacts": contacts}
 
-    @abstractmethod
-    def safety_exports_due(self, now: datetime) -> list[dict]: ...
+    def safety_exports_due(self, now: datetime) -> list[dict]:
+        return self._cframe("safety_exports_due", now=now).to_dicts()
 
-    @abstractmethod
-    def safety_export_removed(self, export_id: str) -> None: ...
+    def safety_export_removed(self, export_id: str) -> None:
+        with self._txn():
+            self._x("safety_export_removed", "contacts", export_id=export_id, now=utcnow())
 
     @abstractmethod
     def close(self) -> None: ...

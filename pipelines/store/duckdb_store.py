@@ -14,8 +14,6 @@ from pipelines.store.base import (
     LoadCounts,
     Stage,
     Store,
-    checked_lift,
-    contact_counts,
     hmac_macro_sql,
     migrations,
     resolve_key,
@@ -118,12 +116,6 @@ class DuckDBStore(Store):
         sql = _q(name, file)
         return self.con.execute(sql, _used(sql, params))
 
-    def _has_contacts(self, tenant: str) -> bool:
-        return bool(self.con.execute("SELECT EXISTS (SELECT 1 FROM contacts WHERE tenant = ?)", [tenant]).fetchall()[0][0])
-
-    def has_erasures(self, tenant: str) -> bool:
-        return bool(self._x("has_erasures", "contacts", tenant=tenant).fetchall()[0][0])
-
     def load_run(self, run_id, stage: Stage, files, summary, validation, dry_run: bool = False,
                  watermarks: dict[str, str] | None = None) -> LoadCounts:
         now = utcnow()
@@ -176,20 +168,6 @@ class DuckDBStore(Store):
                              "DROP TABLE IF EXISTS erased_map; "
                              "DROP TABLE IF EXISTS soft_bounce_blocks")
         return counts
-
-    def _contact_changes(self, tenant: str, run_id: str | None, now, status_input: str, changes: str,
-                         detail: str | None = None, **params) -> dict:
-        """Bring the statuses of a set of contacts in line with the suppressions; returns the counts."""
-        if not self._has_contacts(tenant):  # an onboarding before any contact exists: nothing to do
-            return contact_counts(None)
-        p = {"tenant": tenant, "run_id": run_id, "now": now, "detail": detail, **params}
-        self._x(status_input, "contacts", **p)
-        self._x("derive_status", "contacts", **p)
-        self._x(changes, "contacts", **p)
-        self._x("apply_contact_changes", "contacts", **p)
-        self._x("record_contact_changes", "contacts", **p)
-        row = self._x("contact_change_counts", "contacts").fetchall()[0]
-        return contact_counts(row)
 
     def finish_run(self, run_id, status, summary, validation, error, files=None, stage=None) -> None:
         self.con.execute("BEGIN")
@@ -256,74 +234,22 @@ class DuckDBStore(Store):
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
 
-    def runs(self, tenant) -> list[dict]:
-        return self._dicts(_q("runs", "read"), {"tenant": tenant})
-
-    def run(self, run_id) -> dict | None:
-        rows = self._dicts(_q("run", "read"), {"run_id": run_id})
-        if not rows:
-            return None
-        row = rows[0]
-        for k in ("summary", "validation", "options"):
-            if isinstance(row.get(k), str):
-                row[k] = json.loads(row[k])
-        return row
-
-    def run_files(self, run_id) -> list[dict]:
-        return self._dicts(_q("run_files", "read"), {"run_id": run_id})
-
-    def runs_since(self, since, tenant=None) -> list[dict]:
-        rows = self._dicts(_q("runs_since", "read"), {"since": since, "tenant": tenant})
-        for row in rows:
-            for k in ("summary", "options"):
-                if isinstance(row.get(k), str):
-                    row[k] = json.loads(row[k])
-        return rows
-
     def rejects(self, run_id) -> pl.DataFrame:
         return self._frame("rejects", {"run_id": run_id})
 
-    # -- enforcement (SPEC 3) ----------------------------------------------------------------
-    def _transaction(self):
+    # -- enforcement primitives (the logic is in Store) -------------------------------------
+    def _txn(self, tenant=None):
         return _Transaction(self.con)
+
+    def _one(self, name: str, file: str = "load", **params) -> tuple:
+        return self._x(name, file, **params).fetchall()[0]
 
     def _cframe(self, name: str, **params) -> pl.DataFrame:
         sql = _q(name, "contacts")
         return pl.from_arrow(self.con.sql(sql, params=_used(sql, params)).to_arrow_table())
 
-    def settings(self, tenant) -> dict[str, str]:
-        return dict(self._x("get_settings", "contacts", tenant=tenant).fetchall())
-
-    def set_setting(self, tenant, key, value) -> None:
-        with self._transaction():
-            self._x("delete_setting", "contacts", tenant=tenant, key=key)
-            if value is not None:
-                self._x("insert_setting", "contacts", tenant=tenant, key=key, value=str(value), now=utcnow())
-
-    def import_contacts(self, run_id, tenant, contacts, rejects, summary) -> dict:
-        now = utcnow()
-        p = {"tenant": tenant, "run_id": run_id, "now": now, "contacts": str(contacts), "rejects": str(rejects)}
-        with self._transaction():
-            self._x("stage_contacts", "contacts", **p)
-            if self.has_erasures(tenant):
-                self._x("tokenize_contact_emails", "contacts", **p)
-                self._x("tokenize_contact_phones", "contacts", **p)
-            self._x("status_input_from_stage", "contacts")
-            self._x("derive_status", "contacts", **p)
-            self._x("contact_plan", "contacts", **p)
-            created, updated, blocked, pending = self._x("contact_plan_counts", "contacts").fetchall()[0]
-            self._x("contact_plan_events", "contacts", **p)
-            self._x("update_contacts", "contacts", **p)
-            self._x("insert_contacts", "contacts", **p)
-            self._x("insert_rejects", **p)
-            counts = {"contacts_created": created, "contacts_updated": updated, "blocked_at_creation": blocked,
-                      "pending_double_opt_in": pending}
-            self._close_run(run_id, "succeeded", {**summary, **counts}, None, None)
-        self.con.execute("DROP TABLE IF EXISTS stage_contacts; DROP TABLE IF EXISTS contact_plan")
-        return counts
-
-    def contacts(self, tenant) -> pl.DataFrame:
-        return self._cframe("contacts", tenant=tenant)
+    def _stage_contact_files(self, contacts, rejects, params) -> None:
+        self._x("stage_contacts", "contacts", **params, contacts=str(contacts))
 
     def _select(self, tenant, ids, segment) -> None:
         if segment is not None:
@@ -335,57 +261,8 @@ class DuckDBStore(Store):
         finally:
             self.con.unregister("erase_ids")
 
-    def select_contacts(self, tenant, ids=None, segment=None) -> pl.DataFrame:
-        self._select(tenant, ids, segment)
-        return self._cframe("erase_set_rows")
-
-    def record_safety_export(self, tenant, export) -> None:
-        self._x("record_safety_export", "contacts", tenant=tenant, now=utcnow(), **export)
-
-    def erase_contacts(self, tenant, ids) -> dict:
-        now = utcnow()
-        p = {"tenant": tenant, "now": now, "run_id": None}
-        with self._transaction():
-            self._select(tenant, ids, None)
-            deleted = self.con.execute("SELECT count(*) FROM erase_set").fetchall()[0][0]
-            self._x("erase_map", "contacts")
-            hashed = self.con.execute("SELECT count(*) FROM erase_map").fetchall()[0][0]
-            for name in ("erase_suppressions", "erase_sources", "erase_events", "erase_evidence",
-                         "erase_suppression_details", "erase_event_details", "erase_evidence_details",
-                         "erase_quarantine", "erase_warnings", "erase_run_summaries", "erase_email_keys", "erase_phone_keys", "record_erasures", "erase_audit",
-                         "delete_contact_events", "delete_contacts"):
-                self._x(name, "contacts", **p)
-        self.con.execute("DROP TABLE IF EXISTS erase_set; DROP TABLE IF EXISTS erase_map")
-        return {"contacts_deleted": deleted, "addresses_hashed": hashed}
-
-    def address_key(self, tenant, channel, address) -> str:
-        if not self.has_erasures(tenant):
-            return address
-        return self._x("address_key", "contacts", tenant=tenant, channel=channel, address=address).fetchall()[0][0]
-
-    def lift(self, tenant, channel, key, unsubscribes, lifted_at, action, detail) -> dict:
-        now = utcnow()
-        p = {"tenant": tenant, "channel": channel, "address": key, "unsubscribes": unsubscribes,
-             "lifted_at": lifted_at, "now": now, "action": action, "detail": detail}
-        with self._transaction():
-            self._x("lift_set", "contacts", **p)
-            lifted = checked_lift(self._cframe("lift_rows").to_dicts(), unsubscribes, lifted_at)
-            self._x("lift", "contacts", **p)
-            self._x("lift_audit", "contacts", **p)
-            if unsubscribes:
-                self._x("confirm_audit", "contacts", **p)
-            changes = "changes_resubscribe" if unsubscribes else "changes_recompute"
-            contacts = self._contact_changes(tenant, None, now, "status_input_for_address", changes,
-                                             detail=f"{action}: {detail}", channel=channel, address=key)
-            remaining = self._cframe("remaining_blocks", **p).to_dicts()
-        self.con.execute("DROP TABLE IF EXISTS lift_set")
-        return {"lifted": lifted, "remaining": remaining, "contacts": contacts}
-
-    def safety_exports_due(self, now) -> list[dict]:
-        return self._cframe("safety_exports_due", now=now).to_dicts()
-
-    def safety_export_removed(self, export_id) -> None:
-        self._x("safety_export_removed", "contacts", export_id=export_id, now=utcnow())
+    def _drop(self, *tables: str) -> None:
+        self.con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in tables))
 
     def close(self) -> None:
         self.con.close()

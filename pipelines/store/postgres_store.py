@@ -15,6 +15,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,8 +30,6 @@ from pipelines.store.base import (
     LoadCounts,
     Stage,
     Store,
-    checked_lift,
-    contact_counts,
     hmac_pads,
     migrations,
     resolve_key,
@@ -312,13 +311,6 @@ class PostgresStore(Store):
         sql = _q(name, file)
         return self.con.execute(sql, _used(sql, {**self._pads, **params}))
 
-    def _has_contacts(self, tenant: str) -> bool:
-        return bool(self.con.execute("SELECT EXISTS (SELECT 1 FROM contacts WHERE tenant = %s)", (tenant,)).fetchone()[0])
-
-    def has_erasures(self, tenant: str) -> bool:
-        row = self.con.execute("SELECT EXISTS (SELECT 1 FROM erased_addresses WHERE tenant = %s)", (tenant,)).fetchone()
-        return bool(row[0])
-
     def load_run(self, run_id, stage: Stage, files, summary, validation, dry_run: bool = False,
                  watermarks: dict[str, str] | None = None) -> LoadCounts:
         now = utcnow()
@@ -367,19 +359,6 @@ class PostgresStore(Store):
         if not dry_run:  # a dry run is closed by finish_run, which releases the lock
             self._unlock(run_id)
         return counts
-
-    def _contact_changes(self, tenant: str, run_id: str | None, now, status_input: str, changes: str,
-                         detail: str | None = None, **params) -> dict:
-        """Bring the statuses of a set of contacts in line with the suppressions; returns the counts."""
-        # Exclusive against the trigger's shared lock: a contact another writer is inserting right
-        # now is either committed before this sees the contacts, or its trigger sees this load.
-        self.con.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (CONTACT_LOCKS, tenant))
-        if not self._has_contacts(tenant):  # an onboarding before any contact exists: nothing to do
-            return contact_counts(None)
-        p = {"tenant": tenant, "run_id": run_id, "now": now, "detail": detail, **params}
-        for name in (status_input, "derive_status", changes, "apply_contact_changes", "record_contact_changes"):
-            self._x(name, "contacts", **p)
-        return contact_counts(self._x("contact_change_counts", "contacts").fetchone())
 
     def finish_run(self, run_id, status, summary, validation, error, files=None, stage=None) -> None:
         with self.con.transaction():
@@ -501,74 +480,30 @@ class PostgresStore(Store):
         with self.con.cursor(row_factory=dict_row) as cur:
             return cur.execute(sql, params).fetchall()
 
-    def runs(self, tenant) -> list[dict]:
-        return self._dicts(_q("runs", "read"), {"tenant": tenant})
-
-    def run(self, run_id) -> dict | None:
-        rows = self._dicts(_q("run", "read"), {"run_id": run_id})
-        if not rows:
-            return None
-        row = rows[0]
-        for k in ("summary", "validation", "options"):
-            if isinstance(row.get(k), str):
-                row[k] = json.loads(row[k])
-        return row
-
-    def run_files(self, run_id) -> list[dict]:
-        return self._dicts(_q("run_files", "read"), {"run_id": run_id})
-
-    def runs_since(self, since, tenant=None) -> list[dict]:
-        rows = self._dicts(_q("runs_since", "read"), {"since": since, "tenant": tenant})
-        for row in rows:
-            for k in ("summary", "options"):
-                if isinstance(row.get(k), str):
-                    row[k] = json.loads(row[k])
-        return rows
-
     def rejects(self, run_id) -> pl.DataFrame:
         return self._frame(_q("rejects", "read"), {"run_id": run_id})
 
-    # -- enforcement (SPEC 3) ----------------------------------------------------------------
+    # -- enforcement primitives (the logic is in Store) -------------------------------------
+    @contextmanager
+    def _txn(self, tenant=None):
+        with self.con.transaction():
+            if tenant is not None:
+                self._xact_lock(tenant)
+            yield
+
+    def _one(self, name: str, file: str = "load", **params) -> tuple:
+        return self._x(name, file, **params).fetchone()
+
     def _cframe(self, name: str, **params) -> pl.DataFrame:
         sql = _q(name, "contacts")
         return self._frame(sql, _used(sql, {**self._pads, **params}))
 
-    def settings(self, tenant) -> dict[str, str]:
-        return dict(self._x("get_settings", "contacts", tenant=tenant).fetchall())
-
-    def set_setting(self, tenant, key, value) -> None:
-        with self.con.transaction():
-            self._x("delete_setting", "contacts", tenant=tenant, key=key)
-            if value is not None:
-                self._x("insert_setting", "contacts", tenant=tenant, key=key, value=str(value), now=utcnow())
-
-    def import_contacts(self, run_id, tenant, contacts, rejects, summary) -> dict:
-        now = utcnow()
-        p = {"tenant": tenant, "run_id": run_id, "now": now}
-        with self.con.transaction():
-            self._xact_lock(tenant)
-            self._stage(Stage(contacts, contacts, contacts, rejects), ("rejects",))
-            self._x("stage_contacts_raw", "contacts")
-            self.copy_parquet("stage_contacts_raw", ["contact_id", "email", "phone", "consent_in", "attributes",
-                                                     "has_email", "has_phone"], contacts)
-            self._x("stage_contacts", "contacts", **p)
-            if self.has_erasures(tenant):
-                self._x("tokenize_contact_emails", "contacts", **p)
-                self._x("tokenize_contact_phones", "contacts", **p)
-            for name in ("status_input_from_stage", "derive_status", "contact_plan"):
-                self._x(name, "contacts", **p)
-            created, updated, blocked, pending = self._x("contact_plan_counts", "contacts").fetchone()
-            for name in ("contact_plan_events", "update_contacts", "insert_contacts"):
-                self._x(name, "contacts", **p)
-            self._x("insert_rejects", **p)
-            counts = {"contacts_created": created, "contacts_updated": updated, "blocked_at_creation": blocked,
-                      "pending_double_opt_in": pending}
-            self._close_run(run_id, "succeeded", {**summary, **counts}, None, None)
-        self._unlock(run_id)
-        return counts
-
-    def contacts(self, tenant) -> pl.DataFrame:
-        return self._cframe("contacts", tenant=tenant)
+    def _stage_contact_files(self, contacts, rejects, params) -> None:
+        self._stage(Stage(contacts, contacts, contacts, rejects), ("rejects",))
+        self._x("stage_contacts_raw", "contacts")
+        self.copy_parquet("stage_contacts_raw", ["contact_id", "email", "phone", "consent_in", "attributes",
+                                                 "has_email", "has_phone"], contacts)
+        self._x("stage_contacts", "contacts", **params)
 
     def _select(self, tenant, ids, segment) -> None:
         if segment is not None:
@@ -576,58 +511,13 @@ class PostgresStore(Store):
         else:
             self._x("select_by_ids", "contacts", tenant=tenant, ids=list(ids))
 
-    def select_contacts(self, tenant, ids=None, segment=None) -> pl.DataFrame:
-        with self.con.transaction():
-            self._select(tenant, ids, segment)
-            return self._cframe("erase_set_rows")
+    def _before_contact_changes(self, tenant: str) -> None:
+        # Exclusive against the trigger's shared lock: a contact another writer is inserting right
+        # now is either committed before this sees the contacts, or its trigger sees this load.
+        self.con.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (CONTACT_LOCKS, tenant))
 
-    def record_safety_export(self, tenant, export) -> None:
-        self._x("record_safety_export", "contacts", tenant=tenant, now=utcnow(), **export)
-
-    def erase_contacts(self, tenant, ids) -> dict:
-        now = utcnow()
-        p = {"tenant": tenant, "now": now, "run_id": None}
-        with self.con.transaction():
-            self._xact_lock(tenant)
-            self._select(tenant, ids, None)
-            deleted = self.con.execute("SELECT count(*) FROM erase_set").fetchone()[0]
-            self._x("erase_map", "contacts")
-            hashed = self.con.execute("SELECT count(*) FROM erase_map").fetchone()[0]
-            for name in ("erase_suppressions", "erase_sources", "erase_events", "erase_evidence",
-                         "erase_suppression_details", "erase_event_details", "erase_evidence_details",
-                         "erase_quarantine", "erase_warnings", "erase_run_summaries", "erase_email_keys", "erase_phone_keys", "record_erasures", "erase_audit",
-                         "delete_contact_events", "delete_contacts"):
-                self._x(name, "contacts", **p)
-        return {"contacts_deleted": deleted, "addresses_hashed": hashed}
-
-    def address_key(self, tenant, channel, address) -> str:
-        if not self.has_erasures(tenant):
-            return address
-        return self._x("address_key", "contacts", tenant=tenant, channel=channel, address=address).fetchone()[0]
-
-    def lift(self, tenant, channel, key, unsubscribes, lifted_at, action, detail) -> dict:
-        now = utcnow()
-        p = {"tenant": tenant, "channel": channel, "address": key, "unsubscribes": unsubscribes,
-             "lifted_at": lifted_at, "now": now, "action": action, "detail": detail}
-        with self.con.transaction():
-            self._xact_lock(tenant)
-            self._x("lift_set", "contacts", **p)
-            lifted = checked_lift(self._cframe("lift_rows").to_dicts(), unsubscribes, lifted_at)
-            self._x("lift", "contacts", **p)
-            self._x("lift_audit", "contacts", **p)
-            if unsubscribes:
-                self._x("confirm_audit", "contacts", **p)
-            changes = "changes_resubscribe" if unsubscribes else "changes_recompute"
-            contacts = self._contact_changes(tenant, None, now, "status_input_for_address", changes,
-                                             detail=f"{action}: {detail}", channel=channel, address=key)
-            remaining = self._cframe("remaining_blocks", **p).to_dicts()
-        return {"lifted": lifted, "remaining": remaining, "contacts": contacts}
-
-    def safety_exports_due(self, now) -> list[dict]:
-        return self._dicts(_q("safety_exports_due", "contacts"), {"now": now})
-
-    def safety_export_removed(self, export_id) -> None:
-        self._x("safety_export_removed", "contacts", export_id=export_id, now=utcnow())
+    def _after_run(self, run_id: str) -> None:
+        self._unlock(run_id)
 
     def close(self) -> None:
         self._locked.clear()

@@ -1,8 +1,17 @@
 -- Contacts and enforcement (SPEC 3): status derivation, the one contact insert path, erasure,
 -- explicit lifting. $tenant, $run_id, $now are parameters; temp tables carry the sets.
 
+-- name: has_contacts
+SELECT EXISTS (SELECT 1 FROM contacts WHERE tenant = $tenant);
+
+-- name: count_erase_set
+SELECT count(*) FROM erase_set;
+
+-- name: count_erase_map
+SELECT count(*) FROM erase_map;
+
 -- name: has_erasures
-SELECT count(*) > 0 FROM erased_addresses WHERE tenant = $tenant;
+SELECT EXISTS (SELECT 1 FROM erased_addresses WHERE tenant = $tenant);
 
 -- name: derive_status
 -- What the suppressions say for each contact of `status_input` (contact_id, email_key,

@@ -2,8 +2,17 @@
 -- live until the end of the transaction; HMAC tokens are computed from the key's pads, passed as
 -- parameters (the key itself is never stored in the database).
 
+-- name: has_contacts
+SELECT EXISTS (SELECT 1 FROM contacts WHERE tenant = %(tenant)s);
+
+-- name: count_erase_set
+SELECT count(*) FROM erase_set;
+
+-- name: count_erase_map
+SELECT count(*) FROM erase_map;
+
 -- name: has_erasures
-SELECT count(*) > 0 FROM erased_addresses WHERE tenant = %(tenant)s;
+SELECT EXISTS (SELECT 1 FROM erased_addresses WHERE tenant = %(tenant)s);
 
 -- name: derive_status
 -- What the suppressions say for each contact of `status_input` (contact_id, email_key,

@@ -49,6 +49,7 @@ MIGRATION_KEY = 1
 
 COPY_BATCH_ROWS = 100_000  # rows per CSV chunk sent through COPY
 FEW_INPUTS = 1_000  # up to this many addresses, `check` sends them as arrays instead of COPY
+INDEX_PROBE_ROWS = 1_000_000  # up to this many staged keys, a load classifies them by index probes
 LOAD_WORK_MEM = "256MB"  # per hash/sort of the merge: a 10M-row join stays in memory
 
 # The staged Parquet columns each TEMP table takes (sql/postgres/load.sql `stage_tables`).
@@ -328,7 +329,15 @@ class PostgresStore(Store):
             else:
                 self._x("no_erased_map")
             self.con.execute(_q("analyze_stage"))
+            # A nightly increment against a big store: probing the key index per staged key beats
+            # the hash join over every suppression the planner otherwise picks (3 s -> 0.3 s for
+            # 100k keys against 10M). A big first load keeps its hash join.
+            small = pq.ParquetFile(str(stage.suppressions)).metadata.num_rows <= INDEX_PROBE_ROWS
+            if small:
+                self.con.execute("SET LOCAL enable_hashjoin = off")
             self._x("classify")
+            if small:
+                self.con.execute("SET LOCAL enable_hashjoin = on")
             updated = self._x("change_counts").fetchone()[0]
             added = self._x("insert_new", **p).rowcount
             if self._has_contacts(tenant):
@@ -425,6 +434,10 @@ class PostgresStore(Store):
                 if keyed:
                     self._x("tokenize_check_inputs", "read", tenant=tenant)
                 self.con.execute("ANALYZE check_inputs")
+                # Many inputs: a merge join along the key index (index-only, 004_lookup_index.sql)
+                # beats the hash join the planner prefers, which reads every suppression.
+                self.con.execute("SET LOCAL enable_hashjoin = off")
+                self.con.execute("SET LOCAL jit = off")
                 frame = self._frame(_q("check", "read"), {"tenant": tenant})
         return frame.with_columns(pl.col("idx").cast(idx_type))
 

@@ -36,7 +36,8 @@ JOIN suppressions s
 WHERE s.lifted_at IS NULL;
 
 -- name: check_inputs
-CREATE TEMP TABLE check_inputs (idx bigint, channel text, address text) ON COMMIT DROP;
+-- COLLATE "C" like the key columns, so a merge join can walk the key index in its own order.
+CREATE TEMP TABLE check_inputs (idx bigint, channel text COLLATE "C", address text COLLATE "C") ON COMMIT DROP;
 
 -- name: export
 -- Active suppressions; an erased address shows as its keyed hash only. COLLATE "C": byte

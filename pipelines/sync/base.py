@@ -267,6 +267,20 @@ class Client(ABC):
                             "the paging (offset); is base_url right?")
         return key
 
+    def next_cursor(self, what: str, cursor: str | None, followed: set[str]) -> str | None:
+        """The cursor to follow next, or None at the end; fails when a cursor comes back.
+
+        A cursor seen before means the server pages in a loop: stopping there would lose the
+        records past it while the watermark moves on, so the night fails instead.
+        """
+        if not cursor:
+            return None
+        if cursor in followed:
+            raise SyncError(f"{self.source.label}: {what} answered a cursor it had already given: the server "
+                            "pages in a loop; is base_url right?")
+        followed.add(cursor)
+        return cursor
+
     def shape_error(self, what: str, body) -> Exception:
         from pipelines.sync.http import SyncError
 

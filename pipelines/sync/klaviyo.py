@@ -43,11 +43,8 @@ class KlaviyoClient(Client):
             if not isinstance(data, list):
                 raise self.shape_error("GET /api/profiles", body)
             writer.write(data)
-            link = (body.get("links") or {}).get("next")
-            if link in followed:
-                break
-            followed.add(link)
-            target, params = link, None
+            target = self.next_cursor("GET /api/profiles", (body.get("links") or {}).get("next"), followed)
+            params = None
         return writer.close()
 
 

@@ -1,8 +1,8 @@
 """Mailgun: bounces, unsubscribes and complaints per sending domain (platform-formats 3).
 
 `GET /v3/{domain}/{list}?limit=N`, then the cursor URLs in `paging.next`. The last page comes
-back with `items: []` and still a `next` link: an empty page ends the list (so does a next link
-already followed). Lists are in address order and have no time filter, so every night reads
+back with `items: []` and still a `next` link: an empty page ends the list (a next link already
+followed fails the pull: the paging loops). Lists are in address order and have no time filter, so every night reads
 them whole and keeps only the records created since the window start (`created_at`, RFC 2822).
 """
 from __future__ import annotations
@@ -42,10 +42,9 @@ class MailgunClient(Client):
                     if not items:
                         break
                     writer.write(keep_since(items, "created_at", window.since))
-                    link = (body.get("paging") or {}).get("next")
-                    if not link or link in followed:
+                    link = self.next_cursor(f"GET /v3/{domain}/{name}", (body.get("paging") or {}).get("next"), followed)
+                    if link is None:
                         break
-                    followed.add(link)
                     target, params = link, None
                 files += writer.close()
         return files

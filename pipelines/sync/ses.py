@@ -65,10 +65,9 @@ class SesClient(Client):
             if not isinstance(records, list):
                 raise self.shape_error(f"GET {target}", body)
             writer.write(records)
-            token = body.get("NextToken")
-            if not token or token in tokens:
+            token = self.next_cursor(f"GET {target}", body.get("NextToken"), tokens)
+            if token is None:
                 break
-            tokens.add(token)
         return writer.close()
 
 

@@ -2,6 +2,7 @@
 limits, and files that `suppress detect` takes for the right platform and kind. No store here."""
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from datetime import UTC, datetime, timedelta, timezone
@@ -288,6 +289,38 @@ def test_a_server_that_ignores_the_offset_fails_the_pull_instead_of_paging_forev
         run_pull(apis, platform, tmp_path, options={"lists": ["bounces"]} if platform == "sendgrid" else None)
     assert len(apis.seen(platform)) == 2  # the first page, and its repeat
     assert not caught.value.retryable and caught.value.stats["pages"] == 2
+
+
+def _looping_cursor(platform: str):
+    """A handler whose pages are fresh but whose next cursor comes back: a paging loop."""
+    counter = itertools.count()
+
+    def page(name: str) -> list[dict]:
+        n = next(counter)
+        return [{"email": f"loop{n}@example.com", "address": f"loop{n}@example.com", "EmailAddress": f"loop{n}@example.com",
+                 "name": name}]
+
+    def klaviyo(path, q, query, headers, origin):
+        return 200, {"data": page("klaviyo"), "links": {"next": f"{origin}/api/profiles?page%5Bcursor%5D=again"}}, {}
+
+    def mailgun(path, q, query, headers, origin):
+        return 200, {"items": page("mailgun"), "paging": {"next": f"{origin}{path}?page=next&address=again"}}, {}
+
+    def ses(path, q, query, headers, origin):
+        return 200, {"SuppressedDestinationSummaries": page("ses"), "NextToken": "again"}, {}
+
+    return {"klaviyo": klaviyo, "mailgun": mailgun, "ses": ses}[platform]
+
+
+@pytest.mark.parametrize("platform", ["klaviyo", "mailgun", "ses"])
+def test_a_cursor_that_comes_back_fails_the_pull_instead_of_stopping_quietly(apis, api_env, tmp_path, platform):
+    """Stopped quietly, what lies past the loop would be lost while the watermark moves on."""
+    setattr(apis, f"_{platform}", _looping_cursor(platform))
+    with pytest.raises(SyncError, match="answered a cursor it had already given") as caught:
+        run_pull(apis, platform, tmp_path, options={"domains": ["mg.example.com"], "lists": ["bounces"]}
+                 if platform == "mailgun" else None)
+    assert len(apis.seen(platform)) == 2  # the first page, then its cursor, which comes back again
+    assert not caught.value.retryable
 
 
 def test_max_pages_bounds_a_pull(apis, api_env, tmp_path):

@@ -43,6 +43,7 @@ def describe(url: str) -> str:
 
 class _DuckDB:
     def __init__(self, store: Store):
+        self.store = store
         self.con = store.con
 
     def columns(self, table: str) -> dict[str, str]:
@@ -77,13 +78,17 @@ class _DuckDB:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        self.con.execute("BEGIN")
+        self.store._x("drop_lookup_index")  # built again after the copy, as a bulk load does
         try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+            self.con.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+        finally:
+            self.store._ensure_lookup_index()
 
     def after_load(self) -> None:
         """Event ids were copied: move the sequence past them (DuckDB cannot set a sequence)."""

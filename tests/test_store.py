@@ -56,3 +56,58 @@ def test_bulk_check_finds_every_suppressed_address(cli, tmp_path):
     assert [r["input"] for r in got] == inputs
     assert [r["suppressed"] for r in got] == [i < 1500 for i in range(0, 3000, 2)] + [False]
     assert got[0]["reasons"] == ["hard_bounce"] and got[-1]["address"] is None
+
+
+def test_a_few_addresses_are_checked_through_the_index_with_the_answers_of_a_bulk_check(cli, tmp_path, monkeypatch):
+    """DuckDB answers up to POINT_LOOKUP_MAX inputs from its lookup index and more with a join:
+    both must give the same rows, erased addresses (found by their token) included."""
+    from pipelines.lookup import check_frame
+
+    monkeypatch.chdir(tmp_path)  # the deletion's safety copy goes to ./safety-exports
+    monkeypatch.delenv("SUPPRESSION_SAFETY_DIR", raising=False)
+    listed = tmp_path / "events.csv"
+    listed.write_text("address,event,occurred_at\n" + "".join(
+        f"user{i}@example.com,{'unsubscribe' if i % 3 else 'hard_bounce'},2024-02-0{1 + i % 9}T00:00:00Z\n"
+        for i in range(60)) + "+14155550100,unsubscribe,2024-02-01T00:00:00Z\n")
+    assert cli("ingest", "--tenant", "acme", "--default-region", "US", listed).code == 0
+    people = tmp_path / "contacts.csv"
+    people.write_text("id,email,phone,first_name,marketing_consent\nc1,user3@example.com,,Gus,subscribed\n")
+    assert cli("contacts", "import", "--tenant", "acme", people).code == 0
+    assert cli("contacts", "delete", "--tenant", "acme", "--yes", "c1").code == 0  # user3 is now a token
+    inputs = [f"User{i}@Example.com" for i in range(0, 80, 2)] + ["USER3@example.com", "(415) 555-0100",
+                                                                   "not an address", ""]
+    with open_store(str(cli.store)) as st:
+        bulk = check_frame(st, "acme", inputs, "marketing", "US")
+        few = [check_frame(st, "acme", inputs[k:k + 5], "marketing", "US") for k in range(0, len(inputs), 5)]
+    assert len(inputs) > 16 >= 5  # duckdb_store.POINT_LOOKUP_MAX: one join, then point lookups
+    assert bulk.to_dicts() == [r for f in few for r in f.to_dicts()]
+    suppressed = dict(zip(bulk["input"], bulk["suppressed"], strict=True))
+    assert suppressed["User6@Example.com"] and suppressed["(415) 555-0100"] and not suppressed["User62@Example.com"]
+    assert suppressed["USER3@example.com"]  # erased: found by its token on both paths
+
+
+def test_duckdb_point_lookups_use_the_index_and_bulk_loads_rebuild_it(store, cli, tmp_path, monkeypatch):
+    from tests.conftest import duckdb_only
+
+    duckdb_only(store)
+    import pipelines.store.duckdb_store as ds
+
+    monkeypatch.setattr(ds, "INDEX_REBUILD_MIN_ROWS", 10)  # every load below is a bulk load
+    decided = []
+    bulk_load = ds.DuckDBStore._bulk_load
+    monkeypatch.setattr(ds.DuckDBStore, "_bulk_load", lambda self, stage: decided.append(bulk_load(self, stage)) or decided[-1])
+    listed = tmp_path / "bounces.csv"
+    listed.write_text("email\n" + "".join(f"user{i}@example.com\n" for i in range(50)))
+
+    def indexes(st):
+        return st.con.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'suppressions'").fetchall()
+
+    assert cli("ingest", "--tenant", "acme", "--dry-run", listed).code == 0  # dropped, rolled back, rebuilt
+    assert cli("ingest", "--tenant", "acme", listed).code == 0  # dropped, inserted, committed, rebuilt
+    assert decided == [True, True]
+    with ds.DuckDBStore(store) as st:
+        assert indexes(st) == [("suppressions_lookup",)]
+        point = ds._q("check_point", "read").replace("$addresses", "$a0, $a1")
+        params = {"tenant": "acme", "a0": "user7@example.com", "a1": "hmac:0"}
+        assert "Index Scan" in st.con.execute("EXPLAIN ANALYZE " + point, params).fetchall()[0][1]
+        assert st.con.execute(point, params).fetchall() == [("email", "user7@example.com", "hard_bounce", "all")]

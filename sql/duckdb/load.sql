@@ -257,3 +257,11 @@ WHERE r.sources > 0
 
 -- name: rollback_counts
 SELECT count(*) FILTER (WHERE sources = 0), count(*) FILTER (WHERE sources > 0) FROM rollback_left;
+
+-- name: drop_lookup_index
+-- A bulk load rebuilds the lookup index (004) after its COMMIT: updating an ART index row by row
+-- triples a 10M-row insert; building it afresh over committed rows costs about 7 s at 10M.
+DROP INDEX suppressions_lookup;
+
+-- name: create_lookup_index
+CREATE INDEX suppressions_lookup ON suppressions (address);

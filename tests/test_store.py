@@ -111,3 +111,6 @@ def test_duckdb_point_lookups_use_the_index_and_bulk_loads_rebuild_it(store, cli
         params = {"tenant": "acme", "a0": "user7@example.com", "a1": "hmac:0"}
         assert "Index Scan" in st.con.execute("EXPLAIN ANALYZE " + point, params).fetchall()[0][1]
         assert st.con.execute(point, params).fetchall() == [("email", "user7@example.com", "hard_bounce", "all")]
+        st.con.execute("DROP INDEX suppressions_lookup")  # a load that died before rebuilding it
+    with ds.DuckDBStore(store) as st:
+        assert indexes(st) == [("suppressions_lookup",)]  # back at the next open

@@ -2,8 +2,9 @@
 
 `GET /v3/{domain}/{list}?limit=N`, then the cursor URLs in `paging.next`. The last page comes
 back with `items: []` and still a `next` link: an empty page ends the list (a next link already
-followed fails the pull: the paging loops). Lists are in address order and have no time filter, so every night reads
-them whole and keeps only the records created since the window start (`created_at`, RFC 2822).
+followed fails the pull: the paging loops). Lists are in address order and have no time filter,
+so every night reads them whole and keeps only the records created since the window start
+(`created_at`, RFC 2822).
 """
 from __future__ import annotations
 

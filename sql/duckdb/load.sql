@@ -261,7 +261,7 @@ SELECT count(*) FILTER (WHERE sources = 0), count(*) FILTER (WHERE sources > 0) 
 -- name: drop_lookup_index
 -- A bulk load rebuilds the lookup index (004) after its COMMIT: updating an ART index row by row
 -- triples a 10M-row insert; building it afresh over committed rows costs about 7 s at 10M.
-DROP INDEX suppressions_lookup;
+DROP INDEX IF EXISTS suppressions_lookup;  -- absent if its last build failed
 
 -- name: create_lookup_index
 CREATE INDEX suppressions_lookup ON suppressions (address);

@@ -259,6 +259,26 @@ def test_ten_consecutive_soft_bounces_block(cli, tmp_path):
     assert exported_contacts(cli)["c1"]["email_status"] == "suppressed"
 
 
+def test_rolling_back_one_of_two_overlapping_nights_keeps_the_block_the_other_holds_up(cli, tmp_path):
+    """Nightly windows overlap: night 2 brings again most of night 1's soft bounces."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    night1 = ingest(cli, events(tmp_path, soft_bounces(10, start), "night1.csv"))
+    night2 = ingest(cli, events(tmp_path, soft_bounces(11, start + timedelta(days=1)), "night2.csv"))
+    assert (night1["soft_bounce_blocks"], night2["soft_bounce_blocks"]) == (1, 0)  # blocked once
+    assert cli("rollback", night1["run_id"]).code == 0
+    assert cli("check", "--tenant", "acme", "--json", "flaky@example.com").json()[0]["suppressed"] is True
+    assert cli("rollback", night2["run_id"]).code == 0  # now no evidence is left
+    assert cli("check", "--tenant", "acme", "--json", "flaky@example.com").json()[0]["suppressed"] is False
+
+
+def test_soft_bounces_without_a_time_count_one_per_line(cli, tmp_path):
+    rows = [("undated@example.com", "soft_bounce", "")] * 10
+    summary = ingest(cli, events(tmp_path, rows))
+    assert summary["soft_bounce_blocks"] == 1
+    again = cli("ingest", "--tenant", "acme", "--json", "--force", tmp_path / "events.csv").json()
+    assert again["soft_bounce_blocks"] == 0
+
+
 def test_a_delivery_resets_the_count_and_sms_never_blocks(cli, tmp_path):
     start = datetime(2024, 1, 1, tzinfo=UTC)
     rows = soft_bounces(9, start) + [("flaky@example.com", "delivered", (start + timedelta(days=9, hours=1)).isoformat())]

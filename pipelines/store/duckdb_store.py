@@ -172,8 +172,8 @@ class DuckDBStore(Store):
             self._x("insert_events", **p)
             self._x("insert_evidence", **p)
             self._x("soft_bounce_blocks", **p)
-            blocked = self.con.execute("SELECT count(*) FROM soft_bounce_blocks").fetchall()[0][0]
-            if blocked:
+            at_threshold, blocked = self._x("soft_bounce_block_counts").fetchall()[0]
+            if at_threshold:
                 self._x("insert_soft_bounce_blocks", **p)
                 self._x("reactivate_soft_bounce_blocks", **p)
                 self._x("soft_bounce_lineage", **p)

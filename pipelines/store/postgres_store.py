@@ -348,8 +348,8 @@ class PostgresStore(Store):
             self._x("stage_evidence")
             self._x("insert_evidence", **p)
             self._x("soft_bounce_blocks", **p)
-            blocked = self.con.execute("SELECT count(*) FROM soft_bounce_blocks").fetchone()[0]
-            if blocked:
+            at_threshold, blocked = self._x("soft_bounce_block_counts").fetchone()
+            if at_threshold:
                 self._x("insert_soft_bounce_blocks", **p)
                 self._x("reactivate_soft_bounce_blocks", **p)
                 self._x("soft_bounce_lineage", **p)

@@ -96,16 +96,14 @@ FROM stage_changes WHERE action IN ('strengthened', 'reactivated');
 
 -- name: insert_evidence
 -- The staged events are one row per event (the staging collapsed the same event seen twice in the
--- run). Events the store already holds (from an earlier run of an overlapping export) are not
--- added again.
+-- run). An event with a time that an earlier run also brought (overlapping nightly windows) is
+-- kept once per run: a rollback of one run leaves the other's copy, and the soft-bounce count
+-- counts each time once. An event without a time is identified by its file and line and kept once.
 INSERT INTO message_events (tenant, channel, address, kind, occurred_at, bounce_count, run_id,
                             source_sha256, source_line, recorded_at, detail)
 SELECT n.tenant, n.channel, n.address, n.kind, n.occurred_at, n.bounce_count, $run_id,
        n.source_sha256, n.source_line, $now, n.detail
 FROM staged($evidence) n
-ANTI JOIN message_events x
-  ON x.tenant = n.tenant AND x.channel = n.channel AND x.address = n.address AND x.kind = n.kind
- AND x.occurred_at = n.occurred_at AND coalesce(x.bounce_count, -1) = coalesce(n.bounce_count, -1)
 WHERE n.occurred_at IS NOT NULL
 UNION ALL
 SELECT n.tenant, n.channel, n.address, n.kind, n.occurred_at, n.bounce_count, $run_id,
@@ -134,7 +132,8 @@ WITH touched AS (
     HAVING count(*) FILTER (WHERE e.kind = 'soft_bounce')
            + greatest(coalesce(max(e.bounce_count) FILTER (WHERE e.kind = 'soft_bounce_count'), 0), 0) >= $threshold
 ), ev AS (
-    SELECT e.address, e.kind, coalesce(e.occurred_at, e.recorded_at) AS at, e.bounce_count
+    SELECT e.address, e.kind, coalesce(e.occurred_at, e.recorded_at) AS at, e.bounce_count,
+           coalesce(e.occurred_at::VARCHAR, e.source_sha256 || ':' || e.source_line) AS event
     FROM message_events e SEMI JOIN candidates t ON t.address = e.address
     WHERE e.tenant = $tenant AND e.channel = 'email'
 ), lifted AS (
@@ -157,7 +156,7 @@ WITH touched AS (
     FROM per_address p LEFT JOIN lifted l ON l.address = p.address
 ), counts AS (
     SELECT b.address,
-           b.counted + count(ev.at) FILTER (
+           b.counted + count(DISTINCT ev.event) FILTER (
                WHERE ev.kind = 'soft_bounce' AND (greatest(b.reset_at, b.counter_at) IS NULL
                                                   OR ev.at > greatest(b.reset_at, b.counter_at))) AS consecutive,
            min(ev.at) FILTER (WHERE ev.kind <> 'delivered' AND (b.reset_at IS NULL OR ev.at > b.reset_at)) AS first_at,
@@ -165,13 +164,17 @@ WITH touched AS (
     FROM base b JOIN ev ON ev.address = b.address
     GROUP BY b.address, b.counted
 )
-SELECT c.address, c.consecutive, c.first_at, c.last_at
+SELECT c.address, c.consecutive, c.first_at, c.last_at, s.address IS NULL AS newly
 FROM counts c
-ANTI JOIN (SELECT address FROM suppressions
+LEFT JOIN (SELECT address FROM suppressions
            WHERE tenant = $tenant AND channel = 'email' AND reason = 'hard_bounce' AND scope = 'all'
              AND lifted_at IS NULL) s
   ON s.address = c.address
 WHERE c.consecutive >= $threshold;
+
+-- name: soft_bounce_block_counts
+-- Addresses at the threshold, and those of them this run blocks (not blocked as hard already).
+SELECT count(*), count(*) FILTER (WHERE newly) FROM soft_bounce_blocks;
 
 -- name: insert_soft_bounce_blocks
 -- The address is then blocked as hard (SPEC 2.2), with this run as its lineage, so a rollback of
@@ -193,15 +196,13 @@ WHERE s.tenant = $tenant AND s.channel = 'email' AND s.address = b.address
   AND s.reason = 'hard_bounce' AND s.scope = 'all' AND s.lifted_at IS NOT NULL;
 
 -- name: soft_bounce_lineage
+-- Every run whose events reach the threshold is lineage of the block, also when it was blocked
+-- already: rolling back an earlier run leaves the block that this run's evidence still holds up.
 INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
                                  first_line, row_count, first_seen_at, last_seen_at)
 SELECT $tenant, 'email', b.address, 'hard_bounce', 'all', $run_id, 'soft_bounce_policy', NULL,
        b.consecutive, b.first_at, b.last_at
-FROM soft_bounce_blocks b
-ANTI JOIN (SELECT address FROM suppression_sources
-           WHERE tenant = $tenant AND channel = 'email' AND reason = 'hard_bounce' AND scope = 'all'
-             AND source_sha256 = 'soft_bounce_policy') x
-  ON x.address = b.address;
+FROM soft_bounce_blocks b;
 
 -- name: insert_warnings
 INSERT INTO row_warnings (run_id, file, line, value, warning)

@@ -143,16 +143,15 @@ FROM stage_changes WHERE action IN ('strengthened', 'reactivated');
 ALTER TABLE stage_evidence_raw RENAME TO stage_evidence;
 
 -- name: insert_evidence
--- Events the store already holds (from an earlier run of an overlapping export) are not added again.
+-- An event with a time that an earlier run also brought (overlapping nightly windows) is kept once
+-- per run: a rollback of one run leaves the other's copy, and the soft-bounce count counts each
+-- time once. An event without a time is identified by its file and line and kept once.
 INSERT INTO message_events (tenant, channel, address, kind, occurred_at, bounce_count, run_id,
                             source_sha256, source_line, recorded_at, detail)
 SELECT n.tenant, n.channel, n.address, n.kind, n.occurred_at, n.bounce_count, %(run_id)s,
        n.source_sha256, n.source_line, %(now)s, n.detail
 FROM stage_evidence n
-WHERE n.occurred_at IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM message_events x
-    WHERE x.tenant = n.tenant AND x.channel = n.channel AND x.address = n.address AND x.kind = n.kind
-      AND x.occurred_at = n.occurred_at AND coalesce(x.bounce_count, -1) = coalesce(n.bounce_count, -1))
+WHERE n.occurred_at IS NOT NULL
 UNION ALL
 SELECT n.tenant, n.channel, n.address, n.kind, n.occurred_at, n.bounce_count, %(run_id)s,
        n.source_sha256, n.source_line, %(now)s, n.detail
@@ -181,7 +180,8 @@ WITH touched AS (
     HAVING count(*) FILTER (WHERE e.kind = 'soft_bounce')
            + greatest(coalesce(max(e.bounce_count) FILTER (WHERE e.kind = 'soft_bounce_count'), 0), 0) >= %(threshold)s
 ), ev AS (
-    SELECT e.address, e.kind, coalesce(e.occurred_at, e.recorded_at) AS at, e.bounce_count
+    SELECT e.address, e.kind, coalesce(e.occurred_at, e.recorded_at) AS at, e.bounce_count,
+           coalesce(e.occurred_at::text, e.source_sha256 || ':' || e.source_line) AS event
     FROM message_events e
     WHERE e.tenant = %(tenant)s AND e.channel = 'email' AND e.address IN (SELECT address FROM candidates)
 ), lifted AS (
@@ -205,7 +205,7 @@ WITH touched AS (
     FROM per_address p LEFT JOIN lifted l ON l.address = p.address
 ), counts AS (
     SELECT b.address,
-           b.counted + count(ev.at) FILTER (
+           b.counted + count(DISTINCT ev.event) FILTER (
                WHERE ev.kind = 'soft_bounce' AND (greatest(b.reset_at, b.counter_at) IS NULL
                                                   OR ev.at > greatest(b.reset_at, b.counter_at))) AS consecutive,
            min(ev.at) FILTER (WHERE ev.kind <> 'delivered' AND (b.reset_at IS NULL OR ev.at > b.reset_at)) AS first_at,
@@ -213,12 +213,16 @@ WITH touched AS (
     FROM base b JOIN ev ON ev.address = b.address
     GROUP BY b.address, b.counted
 )
-SELECT c.address, c.consecutive, c.first_at, c.last_at
+SELECT c.address, c.consecutive, c.first_at, c.last_at,
+       NOT EXISTS (SELECT 1 FROM suppressions s
+                   WHERE s.tenant = %(tenant)s AND s.channel = 'email' AND s.address = c.address
+                     AND s.reason = 'hard_bounce' AND s.scope = 'all' AND s.lifted_at IS NULL) AS newly
 FROM counts c
-WHERE c.consecutive >= %(threshold)s
-  AND NOT EXISTS (SELECT 1 FROM suppressions s
-                  WHERE s.tenant = %(tenant)s AND s.channel = 'email' AND s.address = c.address
-                    AND s.reason = 'hard_bounce' AND s.scope = 'all' AND s.lifted_at IS NULL);
+WHERE c.consecutive >= %(threshold)s;
+
+-- name: soft_bounce_block_counts
+-- Addresses at the threshold, and those of them this run blocks (not blocked as hard already).
+SELECT count(*), count(*) FILTER (WHERE newly) FROM soft_bounce_blocks;
 
 -- name: insert_soft_bounce_blocks
 -- The address is then blocked as hard (SPEC 2.2), with this run as its lineage, so a rollback of
@@ -240,14 +244,13 @@ WHERE s.tenant = %(tenant)s AND s.channel = 'email' AND s.address = b.address
   AND s.reason = 'hard_bounce' AND s.scope = 'all' AND s.lifted_at IS NOT NULL;
 
 -- name: soft_bounce_lineage
+-- Every run whose events reach the threshold is lineage of the block, also when it was blocked
+-- already: rolling back an earlier run leaves the block that this run's evidence still holds up.
 INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
                                  first_line, row_count, first_seen_at, last_seen_at)
 SELECT %(tenant)s, 'email', b.address, 'hard_bounce', 'all', %(run_id)s, 'soft_bounce_policy', NULL,
        b.consecutive, b.first_at, b.last_at
-FROM soft_bounce_blocks b
-WHERE NOT EXISTS (SELECT 1 FROM suppression_sources x
-                  WHERE x.tenant = %(tenant)s AND x.channel = 'email' AND x.address = b.address
-                    AND x.reason = 'hard_bounce' AND x.scope = 'all' AND x.source_sha256 = 'soft_bounce_policy');
+FROM soft_bounce_blocks b;
 
 -- name: insert_warnings
 INSERT INTO row_warnings (run_id, file, line, value, warning)

@@ -335,12 +335,14 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
     if req.duplicates:
         summary["duplicate_files"] = dict(req.duplicates)
 
+    # Begun (on PostgreSQL: the tenant's lock taken) before asking whether the same input was
+    # loaded: an identical run that started first and holds the lock is then seen as done.
+    store.begin_run(run_id, req.tenant, "ingest", input_hash, req.options())
     previous = store.find_succeeded_run(req.tenant, input_hash)
     if previous and not req.force and planned:
         summary.update(status="skipped", skipped_because=previous, rows_read=0, rows_accepted=0, rows_rejected=0,
                        suppressions_added=0, suppressions_updated=0,
                        message=f"the same input was already loaded by run {previous}; nothing changed (--force to re-run)")
-        store.begin_run(run_id, req.tenant, "ingest", input_hash, req.options())
         store.finish_run(run_id, "skipped", summary, None, None)
         if req.watermarks and not req.dry_run:  # the same pull was loaded and committed before
             store.save_watermarks(req.tenant, req.watermarks, run_id)
@@ -349,7 +351,6 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
     # GX imports in the background while the files are normalized (mostly Polars, GIL released);
     # any earlier it would fight the hashing of the inputs for the GIL, and a skipped run needs none.
     preload()
-    store.begin_run(run_id, req.tenant, "ingest", input_hash, req.options())
     stage = None
     validation = None
     try:

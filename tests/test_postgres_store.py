@@ -140,6 +140,19 @@ def test_runs_of_one_tenant_serialize(pg_database, mon, tmp_path):
     assert mon.execute("SELECT count(*) FROM suppression_sources").fetchone()[0] == 80_000  # lineage per file
 
 
+def test_two_runs_of_the_same_input_at_once_load_it_once(pg_database, mon, tmp_path):
+    f = plain_list(tmp_path / "list.csv", range(5_000))
+    hold_tenant_lock(mon, "acme")
+    procs = [suppress(pg_database, "ingest", "--tenant", "acme", "--json", f) for _ in range(2)]
+    wait_for("both runs to wait for the tenant's lock", lambda: waiting_for_tenant_lock(mon) == 2)
+    release_tenant_lock(mon, "acme")
+    summaries = sorted((finish(p) for p in procs), key=lambda s: s["status"])
+    assert [s["status"] for s in summaries] == ["skipped", "succeeded"]
+    assert summaries[0]["skipped_because"] == summaries[1]["run_id"]
+    assert summaries[1]["suppressions_added"] == 5_000
+    assert mon.execute("SELECT count(*) FROM suppression_sources").fetchone()[0] == 5_000  # one run's lineage
+
+
 def test_runs_of_other_tenants_do_not_wait(pg_database, mon, tmp_path):
     f = plain_list(tmp_path / "list.csv", range(1_000))
     hold_tenant_lock(mon, "acme")  # as if a long acme run were under way

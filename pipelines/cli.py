@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.errors import PipelineError, UsageError
+from pipelines.errors import PipelineError, UsageError, first_line
 from pipelines.report.csv_guard import guard_formulas
 
 app = typer.Typer(
@@ -631,8 +631,7 @@ def main() -> None:
         if os.environ.get("SUPPRESS_DEBUG"):
             raise
         # One line: a database error's CONTEXT/DETAIL lines can quote rows (addresses) into logs.
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-        _error(f"unexpected failure: {type(exc).__name__}: {first} (set SUPPRESS_DEBUG=1 for a traceback)")
+        _error(f"unexpected failure: {first_line(exc, with_type=True)} (set SUPPRESS_DEBUG=1 for a traceback)")
         sys.exit(1)
 
 

@@ -21,7 +21,7 @@ import phonenumbers
 import polars as pl
 
 from pipelines import sources
-from pipelines.errors import DataRefused, UsageError, UserError
+from pipelines.errors import DataRefused, UsageError, UserError, first_line
 from pipelines.model import MAPPED_SCHEMA, REASONS
 from pipelines.normalize.records import FileContext, normalize_batch
 from pipelines.normalize.timestamps import slash_order
@@ -170,7 +170,7 @@ def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: i
             try:
                 batch = next(batches, None)
             except pl.exceptions.ComputeError as exc:
-                raise UserError(f"{pf.source.display}: cannot be read ({str(exc).splitlines()[0]})") from None
+                raise UserError(f"{pf.source.display}: cannot be read ({first_line(exc)})") from None
             if batch is not None:
                 part = workdir / f"part_{index:04d}_{n:05d}.parquet"
                 running.append(pool.submit(_normalize_part, batch, ctx, part))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import DataRefused, UserError
+from pipelines.errors import DataRefused, UserError, first_line
 
 CHUNK = 16 * 1024 * 1024
 SAMPLE_ROWS = 200
@@ -272,17 +272,12 @@ def _read_csv(source: InputFile, head: str) -> Table:
         sample = frame.head(SAMPLE_ROWS).collect()
     except pl.exceptions.ComputeError as exc:
         raise DataRefused(
-            f"{source.display}: cannot be read as {_delim_name(delimiter)}-separated text ({_first_line(exc)})"
+            f"{source.display}: cannot be read as {_delim_name(delimiter)}-separated text ({first_line(exc)})"
         ) from None
     header_lines = 1 if has_header else 0
     exact = _has_multiline_records(source, frame, header_lines)
     frame = _with_lines(frame, names, header_lines, exact)
     return Table(source, "csv", names, has_header, frame, _with_lines(sample.lazy(), names, 1 if has_header else 0, True).collect(), delimiter)
-
-
-def _first_line(exc: Exception) -> str:
-    """Polars' errors run to paragraphs of hints; a refusal is one line."""
-    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
 
 
 def _delim_name(d: str) -> str:
@@ -332,7 +327,7 @@ def _read_json(source: InputFile, head: str) -> Table:
         try:
             frame = pl.read_ndjson(io.StringIO("".join(records)), infer_schema_length=None)
         except pl.exceptions.ComputeError as exc:
-            raise DataRefused(f"{source.display}: not valid NDJSON ({_first_line(exc)})") from None
+            raise DataRefused(f"{source.display}: not valid NDJSON ({first_line(exc)})") from None
         frame = frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64))
         return _json_table(source, "ndjson", frame)
     try:

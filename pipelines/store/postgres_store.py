@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from psycopg.rows import dict_row
 
-from pipelines.errors import UserError
+from pipelines.errors import UserError, first_line
 from pipelines.store.base import (
     LoadCounts,
     Stage,
@@ -100,11 +100,6 @@ def redact(url: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m[1]}{m[2]}=***", url)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _clean_json(value):
     """What jsonb cannot hold: NUL characters (replaced) and NaN/Infinity (null)."""
     if isinstance(value, str):
@@ -151,7 +146,7 @@ class PostgresStore(Store):
         try:
             self.con = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="suppress")
         except psycopg.Error as exc:
-            raise UserError(f"cannot open store {redact(url)}: {_first_line(exc)}") from None
+            raise UserError(f"cannot open store {redact(url)}: {first_line(exc)}") from None
         try:
             self._configure()
             if not read_only:

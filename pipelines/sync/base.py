@@ -282,8 +282,6 @@ class Client(ABC):
         return cursor
 
     def shape_error(self, what: str, body) -> Exception:
-        from pipelines.sync.http import SyncError
-
         kind = type(body).__name__
         return SyncError(f"{self.source.label}: {what} answered an unexpected shape ({kind}); is base_url right?")
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipelines.errors import UserError
+from pipelines.errors import UserError, first_line
 from pipelines.sync import client_class
 from pipelines.sync.base import Credentials, Source, Window
 from pipelines.sync.config import check_name, resolve_credentials
@@ -80,7 +80,7 @@ def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[flo
             raise
         except Exception as exc:  # noqa: BLE001 - a malformed record or a library error: this source fails
             log.debug("%s", client.redact(traceback.format_exc()))
-            raise SyncError(client.redact(f"{source.label}: the pull failed: {_first_line(exc)}"),
+            raise SyncError(client.redact(f"{source.label}: the pull failed: {first_line(exc, with_type=True)}"),
                             retryable=True) from None
     except UserError as exc:
         exc.stats = {"records": client.records, **client.stats.as_dict(),
@@ -96,11 +96,6 @@ def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[flo
         "records": client.records,
         **client.stats.as_dict(),
     }
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def load(pulled: dict, store) -> dict:
@@ -198,7 +193,7 @@ def sync_tenant(sources: list[Source], store, now: datetime | None = None,
             except Exception as exc:  # noqa: BLE001 - whatever it was, the other sources still run
                 if not isinstance(exc, UserError):
                     log.debug("%s", traceback.format_exc())
-                    exc = SyncError(f"{source.label}: failed unexpectedly: {_first_line(exc)}", retryable=True)
+                    exc = SyncError(f"{source.label}: failed unexpectedly: {first_line(exc, with_type=True)}", retryable=True)
                 errors.append(exc)
                 old = st.watermark(source.tenant, source.name)
                 failed = {"source": source.to_dict(), "old_watermark": old, "error": str(exc), **getattr(exc, "stats", {})}

@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 
 DEMO_STORE ?= demo.duckdb
 
-.PHONY: help setup demo test lint bench clean report-screenshot
+.PHONY: help setup demo test quick lint bench clean report-screenshot
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -22,10 +22,16 @@ demo: $(STAMP) ## migrate data/samples/ into the embedded DuckDB store and print
 	rm -f $(DEMO_STORE)
 	$(VENV)/bin/suppress ingest --tenant demo --store $(DEMO_STORE) --default-region US --max-reject-rate 0.2 data/samples/
 
+TEST_WORKERS ?= 2
+
 test: $(STAMP) ## run the whole test suite (starts the local PostgreSQL server if it is down)
 	.ci/postgres-up
 	.ci/chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
+
+quick: $(STAMP) ## the suite without the slow integration tests (a few minutes)
+	.ci/postgres-up
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 report-screenshot: $(STAMP) ## docs/report.png: the sample run's report in headless Chromium
 	.ci/chromium

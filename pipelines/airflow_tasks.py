@@ -244,7 +244,7 @@ def store_url_for_airflow(conn_id: str = STORE_CONN_ID, expected: Mapping | None
 
 def describe_store(url: str) -> str:
     """A store URL without its password (in the user part or as a query parameter), for logs."""
-    from pipelines.store.postgres_store import redact
+    from pipelines.redact import redact
 
     return redact(url)
 
@@ -329,7 +329,7 @@ def sync_jobs(params: Mapping, store: str) -> list[dict]:
 
 def pull_job(job: dict, run_id: str) -> dict:
     """Pull one job into `sync_dir()/<run>/<tenant>/<source>/`; returns what the writer needs."""
-    from pipelines.sync.config import check_name
+    from pipelines.model import check_name
     from pipelines.sync.run import pull
 
     source = job["source"]

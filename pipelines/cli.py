@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import json
 import os
+import re
+import signal
 import sys
+import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.errors import PipelineError, UsageError, first_line
+from pipelines.errors import Interrupted, PipelineError, UsageError, first_line, interrupted_text
 from pipelines.report.csv_guard import guard_formulas
 
 app = typer.Typer(
@@ -23,14 +28,45 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable in logs
-out = Console(highlight=False, soft_wrap=True)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _plain(text: str) -> str:
+    """User data (file names, values, tenants) as plain text: control characters and escape codes
+    shown escaped, never sent to the terminal or log raw."""
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
+
+
+class _PlainConsole(Console):
+    """No markup in what is printed (a value such as `[/]` is text), and no raw control characters."""
+
+    def print(self, *objects, **kwargs):
+        super().print(*(_plain(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+class _PlainTable(Table):
+    def add_row(self, *cells, **kwargs):
+        super().add_row(*(_plain(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+
+err = _PlainConsole(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)  # one line each
+out = _PlainConsole(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 StoreOpt = Annotated[
     Optional[str],
     typer.Option("--store", help="A .duckdb file or a postgresql:// URL (default: $SUPPRESSION_STORE or ./suppressions.duckdb)."),
 ]
-TenantOpt = Annotated[str, typer.Option("--tenant", help="The customer account.")]
+def _tenant(value):
+    from pipelines.model import check_tenant
+
+    return value if value is None else check_tenant(value)
+
+
+TenantOpt = Annotated[str, typer.Option("--tenant", help="The customer account.", callback=_tenant)]
+ListOpt = Annotated[
+    Optional[str],
+    typer.Option("--list", help="Mail to this new list of the tenant: unsubscribes of previous lists mapped to other lists do not block it (see `suppress lists`)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
 
 
@@ -46,16 +82,17 @@ def _print_json(doc) -> None:
 
 def _table(*columns: str) -> Table:
     """A plain table that folds long values (file names, addresses) instead of cutting them."""
-    table = Table(box=None)
+    table = _PlainTable(box=None)
     for name in columns:
         table.add_column(name, overflow="fold")
     return table
 
 
-def _open(store: str | None):
+def _open(store: str | None, create: bool = False):
+    """Only the commands that write (ingest, contacts import, settings) may create a store."""
     from pipelines.store import open_store
 
-    return open_store(store)
+    return open_store(store, create=create)
 
 
 class _Progress:
@@ -131,10 +168,10 @@ def _public_summary(summary: dict) -> dict:
 
 def _print_summary(s: dict) -> None:
     if s["status"] == "skipped":
-        out.print(f"[bold]skipped[/]: {s['message']}")
+        out.print(f"skipped: {s['message']}")
         return
     title = "dry run" if s.get("dry_run") else s["status"]
-    out.print(f"run {s['run_id']} [bold]{title}[/] for tenant {s['tenant']}")
+    out.print(f"run {s['run_id']} {title} for tenant {s['tenant']}")
     table = _table("file", "platform", "kind", "rows", "rejected")
     for f in s["files"]:
         table.add_row(f["path"], f["platform"], f["kind"], f"{f.get('rows_read', 0):,}", f"{f.get('rows_rejected', 0):,}")
@@ -148,6 +185,13 @@ def _print_summary(s: dict) -> None:
     if s["rejects_by_error"]:
         out.print("rejected: " + ", ".join(f"{k} {v:,}" for k, v in s["rejects_by_error"].items())
                   + f"  (suppress rejects {s['run_id']})")
+    for f in s["files"]:
+        if f.get("encoding") not in (None, "utf-8") or f.get("invalid_sequences"):
+            bad = f" ({f['invalid_sequences']:,} invalid byte sequences: their rows quarantined)" if f.get(
+                "invalid_sequences") else ""
+            out.print(f"{f['path']}: read as {f.get('encoding')}{bad}")
+    if s.get("suppressions_time_unknown"):
+        out.print(f"{s['suppressions_time_unknown']:,} suppressions with no event time (the load time stands in)")
     if s.get("time_warnings"):
         out.print("time warnings (rows kept, time unknown): " + ", ".join(f"{k} {v:,}" for k, v in s["time_warnings"].items()))
     if s.get("message"):
@@ -161,8 +205,9 @@ def check(
     addresses: Annotated[Optional[list[str]], typer.Argument(help="Emails (with @) or phone numbers.")] = None,
     tenant: TenantOpt = ...,
     purpose: Annotated[str, typer.Option(help="marketing or transactional.")] = "marketing",
-    default_region: Annotated[Optional[str], typer.Option("--default-region")] = None,
+    default_region: Annotated[Optional[str], typer.Option("--default-region", help="Region for national phone numbers, e.g. US.")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="One address a line.")] = None,
+    send_list: ListOpt = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -178,18 +223,18 @@ def check(
     if not inputs:
         raise UsageError("give addresses or --file")
     with _open(store) as st:
-        results = check_frame(st, tenant, inputs, purpose, default_region)
+        results = check_frame(st, tenant, inputs, purpose, default_region, send_list)
     if as_json:  # written by Polars: a million results in a second, not a minute
         sys.stdout.write(results.write_json() + "\n")
         return
     if results.height > 1000:  # a table of a million rows takes minutes to lay out: tab-separated lines
         import polars as pl
 
-        results.select(
+        guard_formulas(results.select(
             "input", pl.col("address").fill_null("(unparseable)"),
             pl.when(pl.col("suppressed")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("suppressed"),
             pl.col("reasons").list.join(","),
-        ).write_csv(sys.stdout, separator="\t")
+        )).write_csv(sys.stdout, separator="\t")
         return
     table = _table("input", "address", "suppressed", "reasons")
     for r in results.iter_rows(named=True):
@@ -220,9 +265,10 @@ def runs(tenant: TenantOpt, as_json: JsonOpt = False, store: StoreOpt = None) ->
     if as_json:
         _print_json(rows)
         return
-    table = _table("run", "status", "started", "read", "rejected", "added", "updated")
+    table = _table("run", "status", "dry run", "started", "read", "rejected", "added", "updated")
     for r in rows:
-        table.add_row(r["run_id"], r["status"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}", str(r["rows_read"] or 0),
+        table.add_row(r["run_id"], r["status"], "yes" if r.get("dry_run") else "", f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                      str(r["rows_read"] or 0),
                       str(r["rows_rejected"] or 0), str(r["suppressions_added"] or 0), str(r["suppressions_updated"] or 0))
     out.print(table)
 
@@ -297,7 +343,7 @@ def sync(
 
     path = sources_path(sources)
     chosen = select(load_sources(path), tenant, source, str(path))
-    with _open(store) as st:
+    with _open(store, create=True) as st:
         reports, errors = sync_tenant(chosen, st)
     if as_json:
         _print_json({"tenant": tenant, "sources": reports})
@@ -306,7 +352,7 @@ def sync(
             what = r.get("error") or (f"{r['records']:,} records in {r['pages']} pages ({r['retries']} retries, "
                                       f"{r['rate_limited']} rate limited), {r['ingest'].get('suppressions_added', 0):,} "
                                       f"suppressions added")
-            out.print(f"{r['source']} ({r['platform']}): [bold]{r['status']}[/], {what}; watermark {r['new_watermark'] or 'none yet'}")
+            out.print(f"{r['source']} ({r['platform']}): {r['status']}, {what}; watermark {r['new_watermark'] or 'none yet'}")
     if errors:  # the other sources ran; the exit code is the first failure's
         failure = UserError(f"{len(errors)} of {len(reports)} sources failed; first: {errors[0]}")
         failure.exit_code = errors[0].exit_code
@@ -399,7 +445,7 @@ def contacts_import(
     """Import contacts (an upsert by id); any with a suppressed address are blocked as they are created."""
     from pipelines.enforce import import_contacts
 
-    with _open(store) as st, _Progress() as progress:
+    with _open(store, create=True) as st, _Progress() as progress:
         summary = import_contacts(st, tenant, [str(p) for p in paths], default_region, progress)
     if as_json:
         _print_json(summary)
@@ -417,13 +463,16 @@ def contacts_export(
     tenant: TenantOpt,
     fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
     output: Annotated[Optional[Path], typer.Option("--output", help="File to write (default: stdout).")] = None,
+    send_list: ListOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Write a tenant's contacts with their statuses and consent."""
+    from pipelines.enforce import contacts_for_list
+
     if fmt not in ("csv", "jsonl"):
         raise UsageError("--format must be csv or jsonl")
     with _open(store) as st:
-        frame = st.contacts(tenant)
+        frame = contacts_for_list(st, tenant, send_list)
     _write_frame(frame, fmt, output)
 
 
@@ -554,6 +603,7 @@ def audience(
     contacts: Annotated[bool, typer.Option("--contacts", help="Plan for the tenant's contacts in the store.")] = False,
     channel: Annotated[Optional[str], typer.Option("--channel", help="email or sms (default: email if the file has an email column).")] = None,
     default_region: RegionOpt = None,
+    send_list: ListOpt = None,
     output: Annotated[Optional[Path], typer.Option("--output", help="CSV of the sendable recipients (default: stdout).")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
@@ -565,7 +615,7 @@ def audience(
         raise UsageError("--channel must be email or sms")
     with _open(store) as st:
         frame, summary = plan_audience(st, tenant, purpose, str(path) if path else None, contacts, channel,
-                                       default_region)
+                                       default_region, send_list)
     if as_json:
         if output:
             _write_frame(frame, "csv", output)
@@ -600,30 +650,145 @@ def settings(
     """Show or change a tenant's settings."""
     from pipelines.store.base import TENANT_SETTINGS
 
-    with _open(store) as st:
+    with _open(store, create=True) as st:
         if soft_bounce_threshold is not None:
             st.set_setting(tenant, "soft_bounce_threshold", str(soft_bounce_threshold))
         values = {**{k: str(v) for k, v in TENANT_SETTINGS.items()}, **st.settings(tenant)}
+        mapping = st.list_mappings(tenant)
     if as_json:
-        _print_json({"tenant": tenant, **values})
+        _print_json({"tenant": tenant, **values, "list_mappings": mapping})
         return
     for key, value in values.items():
         out.print(f"{key} = {value}")
+    for previous, new in mapping.items():
+        out.print(f"list {previous} -> {new}")
+
+
+# -- previous lists mapped to new ones (SPEC 2.2) ----------------------------------------------
+
+lists_app = typer.Typer(help="Previous platforms' lists and the tenant's new lists they map to.", no_args_is_help=True)
+app.add_typer(lists_app, name="lists")
+
+
+@lists_app.command("show")
+def lists_show(tenant: TenantOpt, as_json: JsonOpt = False, store: StoreOpt = None) -> None:
+    """The previous lists the tenant's suppressions name, and the new list each maps to."""
+    import polars as pl
+
+    with _open(store) as st:
+        scopes = st.list_scopes(tenant)
+        mapping = st.list_mappings(tenant)
+    seen = scopes.group_by("previous_list", maintain_order=True).agg(pl.col("suppressions").sum())
+    rows = [{"previous_list": r["previous_list"], "suppressions": r["suppressions"], "new_list": mapping.get(r["previous_list"])}
+            for r in seen.iter_rows(named=True)]
+    rows += [{"previous_list": k, "suppressions": 0, "new_list": v} for k, v in mapping.items()
+             if k not in set(seen["previous_list"].to_list())]
+    if as_json:
+        _print_json({"tenant": tenant, "lists": rows})
+        return
+    table = _table("previous list", "active suppressions", "new list")
+    for r in rows:
+        table.add_row(r["previous_list"], f"{r['suppressions']:,}", r["new_list"] or "(unmapped: blocks all marketing)")
+    out.print(table)
+
+
+@lists_app.command("map")
+def lists_map(
+    tenant: TenantOpt,
+    previous: Annotated[Optional[str], typer.Argument(help="The previous list's id, as in list:<id>.")] = None,
+    new: Annotated[Optional[str], typer.Argument(help="The tenant's new list it becomes.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="CSV `previous_list,new_list`, or TOML with a [lists] table.")] = None,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Map a previous list to a new list: with --list, its unsubscribes then block only that list's mail."""
+    from pipelines.lists import new_list, previous_list, read_mapping_file
+
+    if file is not None and (previous or new):
+        raise UsageError("give PREVIOUS NEW or --file, not both")
+    if file is None and not (previous and new):
+        raise UsageError("give the previous list id and the new list name, or --file")
+    mapping = read_mapping_file(file) if file is not None else {previous_list(previous): new_list(new)}
+    with _open(store, create=True) as st:
+        st.map_lists(tenant, mapping)
+        current = st.list_mappings(tenant)
+    if as_json:
+        _print_json({"tenant": tenant, "list_mappings": current})
+        return
+    for k, v in mapping.items():
+        out.print(f"list {k} -> {v}")
+
+
+@lists_app.command("unmap")
+def lists_unmap(
+    tenant: TenantOpt,
+    previous: Annotated[str, typer.Argument(help="The previous list's id, as in list:<id>.")],
+    store: StoreOpt = None,
+) -> None:
+    """Remove a previous list's mapping: its unsubscribes block all marketing again."""
+    from pipelines.lists import previous_list
+
+    key = previous_list(previous)
+    with _open(store) as st:
+        if key not in st.list_mappings(tenant):
+            raise UsageError(f"{key} is not mapped for tenant {tenant}")
+        st.map_lists(tenant, {key: None})
+    out.print(f"list {key} unmapped: its unsubscribes block all marketing")
+
+
+def _store_urls() -> list[str]:
+    """The PostgreSQL URLs this command was given (an error must never show their secrets)."""
+    argv = sys.argv[1:]
+    given = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--store", "--from", "--to")]
+    given += [a.split("=", 1)[1] for a in argv if a.startswith(("--store=", "--from=", "--to="))]
+    given.append(os.environ.get("SUPPRESSION_STORE") or "")
+    return [u for u in given if "://" in u]
 
 
 def _error(message: str) -> None:
     from rich.text import Text
 
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+    from pipelines.redact import scrub
+
+    for url in _store_urls():
+        message = scrub(message, url)
+    err.print(Text.assemble(("error: ", "bold red"), _plain(message)), highlight=False)
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and an exit code, never a traceback.
+    """Entry point: errors become one line on stderr and an exit code, never a traceback.
 
-    Usage errors are the CLI framework's own (exit 2, with a hint); it runs in standalone mode.
+    The CLI framework runs outside its standalone mode so that its usage errors are one line
+    too (exit 2); a reader that closes the pipe (`| head`) ends the command quietly.
     """
+    from typer.exceptions import Abort, Exit, TyperException
+
+    if threading.current_thread() is threading.main_thread():  # unwind: temp folders go, a run is closed
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
     try:
-        app()
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except Exit as exc:
+        sys.exit(exc.exit_code)
+    except Abort:
+        _error("aborted")
+        sys.exit(1)
+    except TyperException as exc:  # the framework's usage errors: unknown option, missing value...
+        ctx = getattr(exc, "ctx", None)
+        message = " ".join(exc.format_message().split())
+        if message:  # none after a bare command, whose help has been shown
+            _error(message + (f" (see `{ctx.command_path} --help`)" if ctx is not None else ""))
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        if not _broken_pipe(exc):
+            _error(f"unexpected failure: {first_line(exc, with_type=True)} (set SUPPRESS_DEBUG=1 for a traceback)")
+            sys.exit(1)
+        _quiet_stdout()
+        sys.exit(0)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        _error(interrupted_text(exc))
+        sys.exit(143 if getattr(exc, "signal_name", "") == "SIGTERM" else 130)
     except PipelineError as exc:
         _error(str(exc))
         sys.exit(exc.exit_code)
@@ -633,6 +798,24 @@ def main() -> None:
         # One line: a database error's CONTEXT/DETAIL lines can quote rows (addresses) into logs.
         _error(f"unexpected failure: {first_line(exc, with_type=True)} (set SUPPRESS_DEBUG=1 for a traceback)")
         sys.exit(1)
+
+
+def _on_signal(signum, _frame) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _broken_pipe(exc: OSError) -> bool:
+    """The reader closed the pipe (`| head`): Python's own error, or a writer's in Rust (Polars)."""
+    return isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE or "Broken pipe" in str(exc)
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's final flush is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 if __name__ == "__main__":

@@ -20,19 +20,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from pipelines.errors import DataRefused, UsageError, UserError
+from pipelines.lists import mapping_for
 from pipelines.lookup import normalize_inputs
-from pipelines.model import BLOCKS_ALL, CONSENTS, PURPOSES, blocks_expr
+from pipelines.model import BLOCKS_ALL, CONSENTS, PURPOSES, blocks_expr, check_tenant, consent_for_list
 from pipelines.normalize.email import normalize_emails
 from pipelines.normalize.phone import normalize_phones
 from pipelines.readers import iter_inputs, read_table
 from pipelines.report.csv_guard import guard_formulas
 from pipelines.sources.base import Probe
 from pipelines.store import Store
-from pipelines.store.base import DUCKDB_CONFIG, new_run_id, utcnow
+from pipelines.store.base import connect_duckdb, new_run_id, utcnow
 
 BATCH_ROWS = 1_000_000
 SAFETY_TTL = timedelta(days=3)
@@ -149,7 +149,7 @@ def _stage_contacts(parts: list[Path], workdir: Path) -> tuple[Path, Path, dict]
     """One row per contact id (the last line wins; earlier lines of the same id are quarantined
     as duplicate_id), and the rejects."""
     contacts, rejects = workdir / "contacts_stage.parquet", workdir / "contacts_rejects.parquet"
-    con = duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": str(workdir / "spill")})
+    con = connect_duckdb(temp_directory=str(workdir / "spill"))
     try:
         listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts) + "]"
         con.execute(f"""
@@ -176,8 +176,7 @@ def _stage_contacts(parts: list[Path], workdir: Path) -> tuple[Path, Path, dict]
 def import_contacts(store: Store, tenant: str, paths: list[str], default_region: str | None = None,
                     progress: Progress | None = None) -> dict:
     """Import a platform's contacts (SPEC 4.1 `contacts import`); returns the run summary."""
-    if not tenant or not tenant.strip():
-        raise UsageError("--tenant must not be empty")
+    check_tenant(tenant)
     now = utcnow()
     run_id = new_run_id(now)
     with tempfile.TemporaryDirectory(prefix="suppress-contacts-") as tmp:
@@ -356,25 +355,39 @@ def _removal(reasons: pl.Expr) -> pl.Expr:
     return out
 
 
-def _blocked(store: Store, tenant: str, purpose: str, channel: str, addresses: pl.Series) -> pl.DataFrame:
+def contacts_for_list(store: Store, tenant: str, send_list: str | None = None) -> pl.DataFrame:
+    """The tenant's contacts; with `send_list`, their marketing consent for mail to that list."""
+    mapping = mapping_for(store, tenant, send_list)
+    frame = store.contacts(tenant)
+    if send_list is None:
+        return frame
+    return consent_for_list(frame, store.contact_unsubscribes(tenant), send_list, mapping)
+
+
+def _blocked(store: Store, tenant: str, purpose: str, channel: str, addresses: pl.Series,
+             send_list: str | None = None, mapping: dict[str, str] | None = None) -> pl.DataFrame:
     """(address, removed_because) for the distinct addresses the rules block for this purpose."""
     distinct = pl.DataFrame({"address": addresses}).drop_nulls().unique()
     inputs = distinct.with_row_index("idx").with_columns(pl.lit(channel).alias("channel"),
                                                          pl.col("address").alias("input"))
     hits = store.check(tenant, inputs.select("idx", "input", "channel", "address"))
-    hits = hits.filter(blocks_expr(purpose)).group_by("idx").agg(pl.col("reason").unique().alias("reasons"))
+    hits = (hits.filter(blocks_expr(purpose, send_list, mapping))
+            .group_by("idx").agg(pl.col("reason").unique().alias("reasons")))
     return (inputs.join(hits, on="idx").select("address", _removal(pl.col("reasons")).alias("removed_because")))
 
 
 def plan_audience(store: Store, tenant: str, purpose: str, path: str | None = None, use_contacts: bool = False,
-                  channel: str | None = None, default_region: str | None = None) -> tuple[pl.DataFrame, dict]:
-    """The sendable recipients (each normalized address once) and `{sendable, removed, duplicates}`."""
+                  channel: str | None = None, default_region: str | None = None,
+                  send_list: str | None = None) -> tuple[pl.DataFrame, dict]:
+    """The sendable recipients (each normalized address once) and `{sendable, removed, duplicates}`;
+    `send_list`: the tenant's new list the send-out goes to (SPEC 2.2)."""
     if purpose not in PURPOSES:
         raise UsageError("--purpose must be marketing or transactional")
     if (path is None) == (not use_contacts):
         raise UsageError("give either an audience file or --contacts")
+    mapping = mapping_for(store, tenant, send_list)
     if use_contacts:
-        frame = store.contacts(tenant)
+        frame = contacts_for_list(store, tenant, send_list)
         channel = channel or "email"
         column = "email" if channel == "email" else "phone"
         recipients = frame.select("id", column, "marketing_consent").with_columns(pl.col(column).alias("address"),
@@ -401,7 +414,7 @@ def plan_audience(store: Store, tenant: str, purpose: str, path: str | None = No
         normalized = (normalize_emails(raw, "_raw", "address", "_error") if channel == "email"
                       else normalize_phones(raw, "_raw", "address", "_error", default_region))
         recipients = pl.concat([frame.drop("_line"), normalized.select("address", "_error")], how="horizontal")
-    blocked = _blocked(store, tenant, purpose, channel, recipients["address"])
+    blocked = _blocked(store, tenant, purpose, channel, recipients["address"], send_list, mapping)
     consent = pl.col("marketing_consent") if use_contacts else pl.lit(None, pl.String)
     address_consent = pl.col("_consent")
     reason = (
@@ -422,6 +435,7 @@ def plan_audience(store: Store, tenant: str, purpose: str, path: str | None = No
     removed = dict(judged.filter(pl.col("_removed").is_not_null()).group_by("_removed").len()
                    .sort("len", descending=True).iter_rows())
     out = sendable.drop("_error", "removed_because", "_removed", "_consent")
-    summary = {"tenant": tenant, "purpose": purpose, "channel": channel, "recipients_in": recipients.height,
-               "sendable": sendable.height, "removed": removed, "duplicates": kept.height - sendable.height}
+    summary = {"tenant": tenant, "purpose": purpose, "channel": channel, "list": send_list,
+               "recipients_in": recipients.height, "sendable": sendable.height, "removed": removed,
+               "duplicates": kept.height - sendable.height}
     return out, summary

@@ -29,3 +29,18 @@ def first_line(exc: BaseException, with_type: bool = False) -> str:
     if not line:
         return type(exc).__name__
     return f"{type(exc).__name__}: {line}" if with_type else line
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT while a command runs: unwinds the stack like Ctrl-C (past `except
+    Exception`), so temp folders go and a run in progress is closed as failed (`interrupted`). Not
+    a KeyboardInterrupt: the CLI framework would swallow that into a silent exit 130."""
+
+    def __init__(self, signal_name: str = "SIGINT"):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def interrupted_text(exc: BaseException) -> str:
+    name = getattr(exc, "signal_name", "SIGINT")
+    return f"interrupted ({name}): the run stopped before it finished; nothing was loaded"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import tempfile
 from collections import deque
 from collections.abc import Callable
@@ -16,21 +17,30 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import duckdb
 import phonenumbers
 import polars as pl
 
 from pipelines import sources
-from pipelines.errors import DataRefused, UsageError, UserError, first_line
-from pipelines.model import MAPPED_SCHEMA, REASONS
+from pipelines.errors import (
+    DataRefused,
+    Interrupted,
+    PipelineError,
+    UsageError,
+    UserError,
+    first_line,
+    interrupted_text,
+)
+from pipelines.model import MAPPED_SCHEMA, REASONS, check_tenant
 from pipelines.normalize.records import FileContext, normalize_batch
 from pipelines.normalize.timestamps import slash_order
 from pipelines.readers import InputFile, iter_inputs, read_table
 from pipelines.settings import DEFAULT_MAX_REJECT_RATE
 from pipelines.sources.base import MapOptions, Probe
 from pipelines.store import Stage, Store, open_store
-from pipelines.store.base import DUCKDB_CONFIG, new_run_id, sql_statements, utcnow
+from pipelines.store.base import connect_duckdb, new_run_id, sql_statements, utcnow
 from pipelines.validate import preload, validate_suites
+
+log = logging.getLogger(__name__)
 
 BATCH_ROWS = 500_000  # rows normalized at once; NORMALIZE_THREADS batches are in flight
 # GX audits a uniform sample of about this many staged rows (all of them below it): its pandas path
@@ -71,8 +81,7 @@ class IngestRequest:
         return MappingAdapter.from_file(self.mapping) if self.mapping else None
 
     def check(self) -> None:
-        if not self.tenant or not self.tenant.strip():
-            raise UsageError("--tenant must not be empty")
+        check_tenant(self.tenant)
         if not self.paths and self.watermarks is None:
             raise UsageError("name at least one file to ingest")
         if self.reason is not None and self.reason not in REASONS:
@@ -130,10 +139,9 @@ def plan_files(req: IngestRequest, workdir: Path, custom: sources.Adapter | None
                 f"what {req.mapping} describes (a column it names is missing)" if custom is not None
                 else "any known format" if req.platform == "auto" else f"a {req.platform} export"
             )
-            raise DataRefused(
-                f"{source.display}: does not look like {what} (columns: {cols}); "
-                "name the platform with --platform, or see `suppress formats`"
-            )
+            hint = ("name the platform with --platform, or see `suppress formats`" if req.platform == "auto"
+                    and custom is None else "see `suppress detect` for what it looks like")
+            raise DataRefused(f"{source.display}: does not look like {what} (columns: {cols}); {hint}")
         adapter, match = found
         if match.kind in adapter.needs_reason and req.reason is None:
             raise DataRefused(
@@ -147,11 +155,16 @@ def plan_files(req: IngestRequest, workdir: Path, custom: sources.Adapter | None
 def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: int, now, progress: Progress | None,
                     done: int) -> tuple[list[Path], int]:
     opts = MapOptions(reason=req.reason, default_region=req.default_region)
+    # A file Polars cannot parse to its end (hostile or broken) is refused, naming it.
+    unreadable = (pl.exceptions.PolarsError, pl.exceptions.PanicException)
     mapped = pf.adapter.map(pf.table.frame, pf.probe, pf.match, opts)
-    sample_times = pf.adapter.map(pf.table.sample.lazy(), pf.probe, pf.match, opts).collect()["occurred_raw"]
-    order = None
-    if sample_times.drop_nulls().str.contains(r"^\s*\d{1,2}[/-]\d{1,2}[/-]\d{2,4}").any():
-        order = slash_order(mapped, "occurred_raw")
+    try:
+        sample_times = pf.adapter.map(pf.table.sample.lazy(), pf.probe, pf.match, opts).collect()["occurred_raw"]
+        order = None
+        if sample_times.drop_nulls().str.contains(r"^\s*\d{1,2}[/-]\d{1,2}[/-]\d{2,4}").any():
+            order = slash_order(mapped, "occurred_raw")
+    except unreadable as exc:
+        raise DataRefused(f"{pf.source.display}: cannot be read ({first_line(exc)})") from None
     ctx = FileContext(
         tenant=req.tenant, platform=pf.adapter.name, kind=pf.match.kind, file=pf.source.display, file_idx=index,
         sha256=pf.source.sha256, default_region=req.default_region, now=now, slash_order=order,
@@ -169,14 +182,17 @@ def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: i
         for n in itertools.count():
             try:
                 batch = next(batches, None)
-            except pl.exceptions.ComputeError as exc:
-                raise UserError(f"{pf.source.display}: cannot be read ({first_line(exc)})") from None
+            except unreadable as exc:
+                raise DataRefused(f"{pf.source.display}: cannot be read ({first_line(exc)})") from None
             if batch is not None:
                 part = workdir / f"part_{index:04d}_{n:05d}.parquet"
                 running.append(pool.submit(_normalize_part, batch, ctx, part))
                 parts.append(part)
             while running and (batch is None or len(running) >= NORMALIZE_THREADS):
-                rows, lines = running.popleft().result()
+                try:
+                    rows, lines = running.popleft().result()
+                except unreadable as exc:
+                    raise DataRefused(f"{pf.source.display}: cannot be read ({first_line(exc)})") from None
                 if one_per_line and lines is not None:
                     lo, hi, distinct, nulls, records = lines
                     one_per_line = distinct == records and not nulls and lo > last_line
@@ -240,7 +256,7 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
     )
     spill = workdir / "duckdb_spill"
     # Polars is done by now: staging may take more memory than the store's default.
-    con = duckdb.connect(config={**DUCKDB_CONFIG, "memory_limit": STAGING_MEMORY, "temp_directory": str(spill)})
+    con = connect_duckdb(memory_limit=STAGING_MEMORY, temp_directory=str(spill))
     try:
         con.register("files", files.to_arrow())
         con.execute(sql("rows_view", parts=parts))
@@ -248,7 +264,7 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
         con.execute(q["detail_enum" if 0 < details <= DETAIL_ENUM_MAX else "detail_text"])
         params = {"tenant": tenant, "load_time": now}
         con.execute(sql("suppressions", out=stage.suppressions), params)
-        staged, suppression_rows, multi = con.execute(
+        staged, suppression_rows, multi, time_unknown = con.execute(
             sql("suppression_counts", suppressions=stage.suppressions)).fetchall()[0]
         if multi:
             con.execute(sql("lineage", suppressions=stage.suppressions, out=stage.lineage), params)
@@ -261,10 +277,10 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
                     for r in con.execute(q["file_counts"]).fetchall()}
         by_reason = [dict(zip(("channel", "reason", "scope", "count"), r, strict=False))
                      for r in con.execute(sql("reason_counts", suppressions=stage.suppressions)).fetchall()]
-        warnings = dict(con.execute(q["warning_counts"]).fetchall())
+        warnings = dict(con.execute(sql("warning_counts", warnings=stage.warnings)).fetchall())
         evidence = dict(con.execute(q["evidence_counts"]).fetchall())
-        rejects = pl.read_parquet(stage.rejects)
-        warning_examples = (pl.read_parquet(stage.warnings).group_by("warning", maintain_order=True)
+        rejects = pl.read_parquet(stage.rejects, glob=False)
+        warning_examples = (pl.read_parquet(stage.warnings, glob=False).group_by("warning", maintain_order=True)
                             .agg(pl.struct("file", "line", "value").head(EXAMPLES_PER_ERROR).alias("examples")))
         # Bernoulli sampling is one parallel pass; a reservoir of a fixed size is a slow serial one.
         percent = 100.0 if staged <= VALIDATION_SAMPLE else 100.0 * VALIDATION_SAMPLE / staged
@@ -281,6 +297,7 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
         "time_warning_examples": {r["warning"]: r["examples"] for r in warning_examples.iter_rows(named=True)},
         "suppression_rows": int(suppression_rows),
         "suppressions_in_run": int(staged),
+        "suppressions_time_unknown": int(time_unknown),
         "deliveries": int(evidence.get("delivered", 0)),
         "soft_bounce_events": int(evidence.get("soft_bounce", 0) + evidence.get("soft_bounce_count", 0)),
         "rejects_by_error": {r["error"]: r["count"] for r in by_error.iter_rows(named=True)},
@@ -327,7 +344,8 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
     input_hash = _input_hash(req, [p.source for p in planned], custom)
     files = [
         {"path": p.source.display, "sha256": p.source.sha256, "platform": p.adapter.name, "kind": p.match.kind,
-         "detected_why": p.match.why}
+         "detected_why": p.match.why, "encoding": p.source.encoding,
+         "invalid_sequences": p.source.invalid_sequences}
         for p in planned
     ]
     summary: dict = {"run_id": run_id, "tenant": req.tenant, "dry_run": req.dry_run, "input_hash": input_hash,
@@ -359,7 +377,8 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
             file_parts, done = _normalize_file(pf, req, workdir, i, now, progress, done)
             parts += file_parts
         if not parts and req.watermarks is None:
-            raise DataRefused("the input holds no rows")
+            shown = ", ".join(p.source.display for p in planned[:3]) + (" ..." if len(planned) > 3 else "")
+            raise DataRefused(f"{shown}: the input holds no rows")
         if not parts:  # a sync night with nothing new: staged and loaded like any run, with no rows
             parts = [_empty_part(req, workdir, now)]
         if progress:
@@ -377,6 +396,7 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
             deliveries=facts["deliveries"],
             soft_bounce_events=facts["soft_bounce_events"],
             suppressions_in_run=facts["suppressions_in_run"],
+            suppressions_time_unknown=facts["suppressions_time_unknown"],
             duplicates_collapsed=facts["suppression_rows"] - facts["suppressions_in_run"],
             rejects_by_error=facts["rejects_by_error"],
             reject_examples=facts["reject_examples"],
@@ -416,17 +436,26 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
         return summary
     except BaseException as exc:
         summary["status"] = "failed"
-        summary["error"] = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        summary["error"] = (str(exc) if isinstance(exc, UserError) else interrupted_text(exc)
+                            if isinstance(exc, (KeyboardInterrupt, Interrupted)) else f"{type(exc).__name__}: {exc}")
         try:
             store.finish_run(run_id, "failed", summary, validation, summary["error"], files, stage)
-        except Exception:  # keep at least the failed run record; the original failure is what matters
+        except Exception as first:  # keep at least the failed run record, without what failed to record
+            log.warning("recording run %s with its rejects failed (%s); recording it without them", run_id,
+                        first_line(first, with_type=True))
             try:
-                store.finish_run(run_id, "failed", summary, None, summary["error"])
-            except Exception:
-                pass
+                store.finish_run(run_id, "failed", _bare(summary), None, summary["error"])
+            except Exception as second:  # never swallowed: the run would stay `running` unexplained
+                raise PipelineError(f"{summary['error']}; and recording run {run_id} as failed failed too: "
+                                    f"{first_line(second, with_type=True)}") from exc
         if isinstance(exc, UserError):
             exc.summary = summary
         raise
+
+
+def _bare(summary: dict) -> dict:
+    """A failed run's summary without its bulky parts (examples), for a record that must fit."""
+    return {k: v for k, v in summary.items() if not k.endswith("examples") and k != "files"}
 
 
 def _empty_part(req: IngestRequest, workdir: Path, now) -> Path:

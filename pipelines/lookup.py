@@ -6,6 +6,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.errors import UserError
+from pipelines.lists import mapping_for
 from pipelines.model import blocks_expr
 from pipelines.normalize.email import normalize_emails
 from pipelines.normalize.phone import normalize_phones
@@ -34,11 +35,14 @@ def normalize_inputs(inputs: list[str], default_region: str | None) -> pl.DataFr
     return pl.concat([emails, phones], how="vertical_relaxed").drop("_err").sort("idx")
 
 
-def check_frame(store: Store, tenant: str, inputs: list[str], purpose: str, default_region: str | None) -> pl.DataFrame:
-    """(input, address, channel, suppressed, reasons) per input, in input order."""
+def check_frame(store: Store, tenant: str, inputs: list[str], purpose: str, default_region: str | None,
+                send_list: str | None = None) -> pl.DataFrame:
+    """(input, address, channel, suppressed, reasons) per input, in input order; `send_list`: the
+    tenant's new list the mail goes to (SPEC 2.2)."""
+    mapping = mapping_for(store, tenant, send_list)
     frame = normalize_inputs(inputs, default_region)
     hits = store.check(tenant, frame.select("idx", "input", "channel", "address"))
-    hits = hits.with_columns(blocks_expr(purpose).alias("blocks"))
+    hits = hits.with_columns(blocks_expr(purpose, send_list, mapping).alias("blocks"))
     per_input = hits.group_by("idx").agg(
         pl.col("blocks").any().alias("suppressed"), pl.col("reason").unique().sort().alias("reasons")
     )
@@ -48,5 +52,6 @@ def check_frame(store: Store, tenant: str, inputs: list[str], purpose: str, defa
     return result.select("input", "address", "channel", "suppressed", "reasons")
 
 
-def check_addresses(store: Store, tenant: str, inputs: list[str], purpose: str, default_region: str | None) -> list[dict]:
-    return check_frame(store, tenant, inputs, purpose, default_region).to_dicts()
+def check_addresses(store: Store, tenant: str, inputs: list[str], purpose: str, default_region: str | None,
+                    send_list: str | None = None) -> list[dict]:
+    return check_frame(store, tenant, inputs, purpose, default_region, send_list).to_dicts()

@@ -23,7 +23,7 @@ from pipelines.store.base import resolve_key
 # Every table of a store, parents first. schema_migrations is the target's own.
 TABLES = ("store_settings", "import_runs", "run_files", "suppressions", "suppression_sources",
           "suppression_events", "quarantine", "message_events", "erased_addresses", "tenant_settings",
-          "contacts", "contact_events", "safety_exports", "row_warnings", "sync_watermarks")
+          "contacts", "contact_events", "safety_exports", "row_warnings", "sync_watermarks", "list_mappings")
 DATA_TABLES = TABLES[1:]  # a target holding rows in any of these is not new
 
 Progress = Callable[[str, int], None]
@@ -35,7 +35,7 @@ def _is_postgres(url: str) -> bool:
 
 def describe(url: str) -> str:
     if _is_postgres(url):
-        from pipelines.store.postgres_store import redact
+        from pipelines.redact import redact
 
         return redact(url)
     return url
@@ -153,6 +153,31 @@ def _side(store: Store):
     return _Postgres(store) if store.dialect == "postgres" else _DuckDB(store)
 
 
+def _has_erasures(store: Store) -> bool:
+    return bool(store.con.execute("SELECT count(*) FROM erased_addresses").fetchone()[0])
+
+
+def _keep_no_key_in_postgres(src: Store, dst: Store) -> None:
+    """A laptop store keeps a generated key; PostgreSQL never stores one (only the fingerprint of
+    SUPPRESSION_HMAC_KEY). Without erased addresses the old key hashes nothing and is dropped;
+    with them it must come along as SUPPRESSION_HMAC_KEY, or they would stop matching."""
+    from pipelines.settings import hmac_key_from_env
+    from pipelines.store.base import key_fingerprint
+
+    settings = dict(dst.con.execute("SELECT key, value FROM store_settings").fetchall())
+    if "hmac_key" not in settings:
+        return
+    env = hmac_key_from_env()
+    if _has_erasures(src) and env != src.key:
+        raise UserError("the source store hashes erased addresses with a key of its own, and PostgreSQL never "
+                        "stores a key: set SUPPRESSION_HMAC_KEY=hex:<the source's `hmac_key` setting> for this "
+                        "command and on every host of the new store; nothing was copied")
+    dst.con.execute("DELETE FROM store_settings WHERE key IN ('hmac_key', 'hmac_key_fingerprint')")
+    if env:
+        dst.con.execute("INSERT INTO store_settings (key, value) VALUES (%s, %s)",
+                        ("hmac_key_fingerprint", key_fingerprint(env)))
+
+
 def migrate_store(source: str, target: str, progress: Progress | None = None) -> dict:
     """Copy every table of the store at `source` into the new store at `target`; returns the counts."""
     if not source or not target:
@@ -160,9 +185,7 @@ def migrate_store(source: str, target: str, progress: Progress | None = None) ->
     source, target = store_url(source), store_url(target)
     if source == target:
         raise UsageError("--from and --to name the same store")
-    if not _is_postgres(source) and not Path(source).exists():
-        raise UserError(f"no store at {source}")
-    with open_store(source, read_only=True) as src, open_store(target) as dst:
+    with open_store(source, read_only=True, create=False) as src, open_store(target) as dst:
         src_side, dst_side = _side(src), _side(dst)
         filled = {t: n for t in DATA_TABLES if (n := dst_side.count(t))}
         if filled:
@@ -186,8 +209,11 @@ def migrate_store(source: str, target: str, progress: Progress | None = None) ->
                 if progress:
                     progress(f"copied {table}", copied)
             dst_side.after_load()
+            if dst.dialect == "postgres":
+                _keep_no_key_in_postgres(src, dst)
             # the copy must open with the source's key (resolve_key also refuses a mismatching env key)
-            key, _ = resolve_key(dict(dst.con.execute("SELECT key, value FROM store_settings").fetchall()))
-            if key != src.key:
+            settings = dict(dst.con.execute("SELECT key, value FROM store_settings").fetchall())
+            key, _ = resolve_key(settings, generate=dst.dialect != "postgres")
+            if key != src.key and _has_erasures(src):
                 raise PipelineError("the copied settings give another HMAC key than the source's; nothing was copied")
     return {"status": "copied", "from": describe(source), "to": describe(target), "tables": counts}

@@ -4,6 +4,9 @@ Every other module takes its vocabulary from here (SPEC 2, 2.2).
 """
 from __future__ import annotations
 
+import hashlib
+import re
+
 import polars as pl
 
 CHANNELS = ("email", "sms")
@@ -39,16 +42,53 @@ PURPOSES = ("marketing", "transactional")
 CONSENTS = ("subscribed", "unsubscribed", "pending_double_opt_in", "unknown")
 
 
-def blocks_expr(purpose: str) -> pl.Expr:
+def unsubscribe_blocks_expr(send_list: str | None = None, mapping: dict[str, str] | None = None) -> pl.Expr:
+    """Whether an active suppression (`reason`, `scope`) is an unsubscribe that blocks marketing.
+
+    SPEC 2.2: an unsubscribe blocks all marketing on its channel whatever its scope: a previous
+    platform's list-, stream- or topic-level one too, as the new platform has none of its lists.
+    Only for mail to one of the tenant's new lists (`send_list`) does a list-scoped unsubscribe of
+    a previous list the tenant mapped (`mapping`: `list:<id>` -> new list) to another new list not
+    block; an unmapped one still does.
+    """
+    unsub = pl.col("reason") == "unsubscribe"
+    if send_list is None or not mapping:
+        return unsub
+    elsewhere = sorted(scope for scope, new in mapping.items() if new != send_list)
+    return unsub & ~pl.col("scope").is_in(elsewhere)
+
+
+def blocks_expr(purpose: str, send_list: str | None = None, mapping: dict[str, str] | None = None) -> pl.Expr:
     """Whether an active suppression (`reason`, `scope` columns) blocks a message of this purpose.
 
     SPEC 2.2: hard bounces, invalid addresses, complaints and manual blocks stop everything on the
-    channel; an unsubscribe stops marketing (a list-level one only that list's mail); soft bounces
-    and policy blocks are evidence and block nothing by themselves.
+    channel; an unsubscribe stops marketing (`unsubscribe_blocks_expr`); soft bounces and policy
+    blocks are evidence and block nothing by themselves.
     """
-    unsub = (pl.col("reason") == "unsubscribe") & pl.col("scope").is_in([SCOPE_MARKETING, SCOPE_ALL])
     rule = pl.col("reason").is_in(sorted(BLOCKS_ALL))
-    return rule | unsub if purpose == "marketing" else rule
+    return rule | unsubscribe_blocks_expr(send_list, mapping) if purpose == "marketing" else rule
+
+
+def consent_for_list(contacts: pl.DataFrame, unsubscribes: pl.DataFrame, send_list: str | None,
+                     mapping: dict[str, str] | None) -> pl.DataFrame:
+    """Contacts (`id`, `marketing_consent`) with their consent for mail to `send_list`.
+
+    A contact's stored consent counts every unsubscribe (SPEC 3). For one list, a contact whose
+    every active unsubscribe (`unsubscribes`: id, declared_consent, scope) is of a previous list
+    mapped to another new list has the consent its own data declares instead.
+    """
+    if send_list is None or not mapping or unsubscribes.height == 0:
+        return contacts
+    per_contact = unsubscribes.with_columns(pl.lit("unsubscribe").alias("reason")).group_by("id").agg(
+        unsubscribe_blocks_expr(send_list, mapping).alias("_blocks").any(),
+        pl.col("declared_consent").first().alias("_declared"),
+    )
+    return contacts.join(per_contact, on="id", how="left", maintain_order="left").with_columns(
+        pl.when((pl.col("marketing_consent") == "unsubscribed") & ~pl.col("_blocks").fill_null(True))
+        .then(pl.col("_declared").fill_null("unknown"))
+        .otherwise(pl.col("marketing_consent"))
+        .alias("marketing_consent")
+    ).drop("_blocks", "_declared")
 
 
 # Columns an adapter hands to the normalizer, one row per input row (all strings but _line).
@@ -91,4 +131,37 @@ ERROR_CODES: dict[str, str] = {
     "missing_id": "contact row without an id",
     "duplicate_id": "contact id repeated later in the file (the last row wins)",
     "unknown_consent": "marketing_consent value not in subscribed, unsubscribed, pending_double_opt_in, unknown",
+    "invalid_encoding": "bytes that are not valid text in the file's encoding (UTF-8) where the address or status "
+    "should be: the value cannot be read",
+    "value_too_long": "a value of over 4,096 bytes where the address should be (shown cut to its first 100 "
+    "characters): not an address, perhaps a broken file",
 }
+
+
+# Tenant and source names (SPEC 4.1): letters, digits, `.`, `_`, `-`, at most 64, starting with a
+# letter or digit, no `..`. They name folders (reports, pulls), so they are checked once at every
+# entry point (CLI, DAG params, sources file, library requests).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_name(what: str, value, where: str = "") -> str:
+    from pipelines.errors import UsageError
+
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
+        shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + "..."
+        raise UsageError(f"{where + ': ' if where else ''}{what} {shown!r} may hold letters, digits, '.', '_' and "
+                         "'-' only, at most 64, starting with a letter or digit, no '..'")
+    return value
+
+
+def check_tenant(value, where: str = "") -> str:
+    return check_name("tenant", value, where)
+
+
+def folder_name(value: str) -> str:
+    """A name as one folder: itself when valid, else a readable part and a hash (names stored
+    before they were checked must not share or escape a folder)."""
+    if isinstance(value, str) and _NAME.fullmatch(value) and ".." not in value:
+        return value
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", value or "").strip("._")[:40] or "name"
+    return f"{readable}-{hashlib.sha256((value or '').encode()).hexdigest()[:8]}"

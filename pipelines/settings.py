@@ -18,6 +18,14 @@ def store_url(explicit: str | None = None) -> str:
 
 
 def hmac_key_from_env() -> bytes | None:
-    """A per-installation secret for hashing erased addresses; stores generate one if unset."""
+    """A per-installation secret for hashing erased addresses (`hex:<hex>` for raw bytes, such as
+    a laptop store's generated key); a DuckDB store generates one if unset."""
     value = os.environ.get("SUPPRESSION_HMAC_KEY")
+    if value and value.startswith("hex:"):
+        try:
+            return bytes.fromhex(value[4:])
+        except ValueError:
+            from pipelines.errors import UsageError
+
+            raise UsageError("SUPPRESSION_HMAC_KEY starts with hex: but the rest is not hexadecimal") from None
     return value.encode() if value else None

@@ -91,9 +91,12 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture
-def pg_database():
-    """A fresh, empty PostgreSQL database for this test (dropped afterwards); yields its URL."""
+def pg_database(monkeypatch):
+    """A fresh, empty PostgreSQL database for this test (dropped afterwards); yields its URL.
+
+    With SUPPRESSION_HMAC_KEY set, as in production: PostgreSQL never stores a key of its own."""
     postgres_or_skip()
+    monkeypatch.setenv("SUPPRESSION_HMAC_KEY", "test-installation-secret")
     name = f"t_{secrets.token_hex(6)}"
     with _maintenance() as con:
         con.execute(f'CREATE DATABASE "{name}"')

@@ -125,12 +125,12 @@ def test_failure_mid_load_leaves_the_store_as_it_was(cli, monkeypatch):
     def boom(self, run_id, files):
         raise RuntimeError("disk full")
 
-    for backend in (DuckDBStore, PostgresStore):  # the last write of the load, on either backend
-        monkeypatch.setattr(backend, "_record_files", boom)
-    result = cli("ingest", "--tenant", "acme", "--json", *GENERIC)
+    with monkeypatch.context() as patched:
+        for backend in (DuckDBStore, PostgresStore):  # the last write of the load, on either backend
+            patched.setattr(backend, "_record_files", boom)
+        result = cli("ingest", "--tenant", "acme", "--json", *GENERIC)
     assert result.code == 1
     assert "disk full" in result.stderr and "Traceback" not in result.stderr
-    monkeypatch.undo()
     assert exported(cli) == before
     runs = cli("runs", "--tenant", "acme", "--json").json()
     assert [r["status"] for r in runs] == ["failed", "succeeded"]
@@ -144,7 +144,7 @@ def test_rollback_removes_only_what_the_run_added(cli):
     assert result.code == 0, result.stderr
     assert result.json()["suppressions_removed"] == 3
     assert len(exported(cli)) == 5  # bob and user@... stay: the first run asserted them too
-    assert cli("rollback", second["run_id"]).code == 1  # twice is refused
+    assert cli("rollback", second["run_id"]).code == 2  # twice is refused (a bad value)
     again = cli("ingest", "--tenant", "acme", "--json", GENERIC[1]).json()
     assert again["status"] == "succeeded" and again["suppressions_added"] == 3
     assert first["status"] == "succeeded"

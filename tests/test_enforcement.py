@@ -321,7 +321,7 @@ def test_two_contacts_sharing_an_address_get_one_send(cli, tmp_path):
     marketing = cli("audience", "--tenant", "acme", "--purpose", "marketing", "--contacts", "--json")
     assert marketing.code == 0, marketing.stderr
     assert marketing.json() | {"output": None} == {
-        "tenant": "acme", "purpose": "marketing", "channel": "email", "recipients_in": 5, "sendable": 1,
+        "tenant": "acme", "purpose": "marketing", "channel": "email", "list": None, "recipients_in": 5, "sendable": 1,
         "removed": {"hard_bounce": 1, "unsubscribe": 1, "invalid_address": 1}, "duplicates": 1, "output": None}
     transactional = cli("audience", "--tenant", "acme", "--purpose", "transactional", "--contacts").stdout
     assert sorted(r["address"] for r in csv.DictReader(io.StringIO(transactional))) == ["bye@example.com",

@@ -40,6 +40,7 @@ def build_duckdb_store(path) -> None:
     assert run_cli("contacts", "delete", "--tenant", "acme", "--yes", "--store", path,
                    "--export-dir", path.parent / "safety", "c1").code == 0
     assert run_cli("settings", "--tenant", "acme", "--soft-bounce-threshold", "7", "--store", path).code == 0
+    assert run_cli("lists", "map", "--tenant", "acme", "a1b2c3d4e5", "newsletter", "--store", path).code == 0
     with open_store(str(path)) as st:  # a nightly sync's watermark
         st.save_watermarks("acme", {"sendgrid-main": "2026-11-29T02:00:00+00:00"}, "run_sync")
 
@@ -89,5 +90,25 @@ def test_refuses_the_same_store_and_a_missing_source(tmp_path):
     same = run_cli("migrate-store", "--from", store, "--to", store)
     assert same.code == 2 and "same store" in same.stderr
     missing = run_cli("migrate-store", "--from", tmp_path / "nope.duckdb", "--to", tmp_path / "new.duckdb")
-    assert missing.code == 1 and "no store at" in missing.stderr
+    assert missing.code == 2 and "does not exist" in missing.stderr
     assert not (tmp_path / "new.duckdb").exists()
+
+
+def test_a_laptop_key_never_lands_in_postgres(tmp_path, pg_database, monkeypatch):
+    """A laptop store keeps a generated key for its erased addresses; PostgreSQL never stores one."""
+    monkeypatch.delenv("SUPPRESSION_HMAC_KEY", raising=False)
+    source = tmp_path / "laptop.duckdb"
+    build_duckdb_store(source)  # erases a contact: its hash depends on the laptop's own key
+    refused = run_cli("migrate-store", "--from", source, "--to", pg_database)
+    assert refused.code == 1 and "SUPPRESSION_HMAC_KEY" in refused.stderr
+    with open_store(str(source)) as st:
+        own = st.con.execute("SELECT value FROM store_settings WHERE key = 'hmac_key'").fetchone()[0]
+    monkeypatch.setenv("SUPPRESSION_HMAC_KEY", f"hex:{own}")
+    result = run_cli("migrate-store", "--from", source, "--to", pg_database)
+    assert result.code == 0, result.stderr
+    with open_store(pg_database) as st:
+        stored = dict(st.con.execute("SELECT key, value FROM store_settings").fetchall())
+    assert "hmac_key" not in stored and "hmac_key_fingerprint" in stored
+    check = ["bob@example.com", "nobody@example.com"]  # bob: erased, still matched by his hash
+    assert ([r["suppressed"] for r in run_cli("check", "--tenant", "acme", "--json", "--store", pg_database,
+                                               *check).json()] == [True, False])

@@ -80,6 +80,7 @@ def release_tenant_lock(con: psycopg.Connection, tenant: str) -> None:
     assert con.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (TENANT_LOCKS, tenant)).fetchone()[0]
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_load_leaves_no_trace(pg_database, mon, tmp_path):
     export = tmp_path / "sendgrid_bounces.csv"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--rows", "300000", "--out", str(export),
@@ -116,6 +117,7 @@ def test_a_run_killed_mid_load_leaves_no_trace(pg_database, mon, tmp_path):
     assert mon.execute("SELECT count(*) FROM suppressions").fetchone()[0] == 10
 
 
+@pytest.mark.slow
 def test_runs_of_one_tenant_serialize(pg_database, mon, tmp_path):
     a = plain_list(tmp_path / "a.csv", range(0, 40_000))
     b = plain_list(tmp_path / "b.csv", range(20_000, 60_000))  # overlaps a by 20,000 addresses
@@ -153,6 +155,7 @@ def test_two_runs_of_the_same_input_at_once_load_it_once(pg_database, mon, tmp_p
     assert mon.execute("SELECT count(*) FROM suppression_sources").fetchone()[0] == 5_000  # one run's lineage
 
 
+@pytest.mark.slow
 def test_runs_of_other_tenants_do_not_wait(pg_database, mon, tmp_path):
     f = plain_list(tmp_path / "list.csv", range(1_000))
     hold_tenant_lock(mon, "acme")  # as if a long acme run were under way

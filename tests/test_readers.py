@@ -256,3 +256,150 @@ def test_unreadable_file_is_refused_in_one_line_naming_it(cli, tmp_path, name, c
     assert name in result.stderr and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert cli("export", "--tenant", "t").stdout.strip().splitlines()[1:] == []  # nothing loaded
+
+
+# --- Encodings: per-row replacement, cp1252 only for files that are not UTF-8 as a whole ---------
+
+
+def test_a_stray_byte_is_replaced_in_its_row_and_the_file_stays_utf8(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_bytes("email\nmüller@example.com\n".encode() + b"bad\xff@example.com\n")
+    (t,) = read(p, tmp_path)
+    assert (t.source.encoding, t.source.invalid_sequences) == ("utf-8", 1)
+    assert rows(t)["email"].to_list() == ["müller@example.com", "bad\ufffd@example.com"]
+
+
+def test_a_file_mostly_invalid_as_utf8_is_cp1252(tmp_path):
+    p = tmp_path / "latin.csv"
+    p.write_bytes("email\nrené@example.com\nzoë@example.com\n".encode("cp1252") + "jürgen@example.com\n".encode())
+    (t,) = read(p, tmp_path)
+    assert t.source.encoding == "cp1252"  # two invalid sequences against one valid character
+    assert rows(t)["email"].to_list()[:2] == ["rené@example.com", "zoë@example.com"]
+
+
+def test_a_utf8_bom_keeps_a_damaged_file_utf8(tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes(b"\xef\xbb\xbfemail\nren\xe9@example.com\n")
+    (t,) = read(p, tmp_path)
+    assert (t.source.encoding, t.source.invalid_sequences) == ("utf-8", 1)
+    assert rows(t)["email"].to_list() == ["ren\ufffd@example.com"]
+
+
+def test_a_late_stray_byte_after_a_megabyte_of_utf8(tmp_path):
+    p = tmp_path / "late.csv"
+    p.write_bytes(b"email\n" + "müller@example.com\n".encode() * 60_000 + b"x\xe9@example.com\n")
+    (t,) = read(p, tmp_path)
+    assert (t.source.encoding, t.source.invalid_sequences) == ("utf-8", 1)
+    got = rows(t)["email"]
+    assert (got[0], got[-1], got.len()) == ("müller@example.com", "x\ufffd@example.com", 60_001)
+
+
+def test_utf16_encoding_is_reported(tmp_path):
+    p = tmp_path / "u.txt"
+    p.write_bytes("email\nä@example.com\n".encode("utf-16"))
+    (t,) = read(p, tmp_path)
+    assert t.source.encoding == "utf-16"
+
+
+# --- Field cap, one-column lists, leading blank lines ---------------------------------------------
+
+
+def test_fields_over_the_cap_are_cut_at_read_time(tmp_path):
+    p = tmp_path / "wide.csv"
+    p.write_text("email,note\na@example.com," + "n" * 70_000 + "\n")
+    (t,) = read(p, tmp_path)
+    assert rows(t)["note"].to_list() == ["n" * 65_536 + "\u2026"]
+
+
+def test_a_one_column_list_keeps_whole_lines(tmp_path):
+    p = tmp_path / "list.txt"
+    p.write_text('\n\na@example.com\n"Doe, John" <john@example.com>\nb@example.com,c@example.com\n')
+    (t,) = read(p, tmp_path)
+    got = rows(t)
+    assert got["_col1"].to_list() == ["a@example.com", '"Doe, John" <john@example.com>', "b@example.com,c@example.com"]
+    assert got["_line"].to_list() == [3, 4, 5]
+
+
+def test_leading_blank_lines_before_a_header(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("\n \n\t\nemail,reason\na@example.com,bounce\n")
+    (t,) = read(p, tmp_path)
+    assert t.columns == ["email", "reason"]
+    assert rows(t)["_line"].to_list() == [5]
+
+
+# --- JSON in batches --------------------------------------------------------------------------------
+
+
+def test_a_json_array_is_read_in_batches_with_every_column(tmp_path, monkeypatch):
+    import pipelines.readers as readers
+
+    monkeypatch.setattr(readers, "JSON_BATCH_ROWS", 2)
+    p = tmp_path / "api.json"
+    records = [{"email": f"u{i}@example.com", "meta": {"n": i}} for i in range(1, 6)]
+    records[3]["reason"] = "late field"
+    p.write_text(json.dumps(records))
+    (t,) = read(p, tmp_path)
+    assert t.columns == ["email", "meta.n", "reason"]
+    assert t.sample.columns == ["email", "meta.n", "reason", "_line"]
+    got = rows(t)
+    assert got["_line"].to_list() == [1, 2, 3, 4, 5]
+    assert got["meta.n"].to_list() == ["1", "2", "3", "4", "5"]
+    assert got["reason"].to_list() == [None, None, None, "late field", None]
+
+
+def test_ndjson_in_batches_keeps_file_lines(tmp_path, monkeypatch):
+    import pipelines.readers as readers
+
+    monkeypatch.setattr(readers, "JSON_BATCH_ROWS", 2)
+    p = tmp_path / "events.ndjson"
+    p.write_text('\n{"e": "a@example.com"}\n\n{"e": "b@example.com"}\n{"e": "c@example.com", "x": {"y": 1}}\n\n')
+    (t,) = read(p, tmp_path)
+    got = rows(t)
+    assert (t.fmt, t.columns) == ("ndjson", ["e", "x.y"])
+    assert got["_line"].to_list() == [2, 4, 5]
+    assert got["x.y"].to_list() == [None, None, "1"]
+
+
+def test_a_document_s_records_are_found_after_other_lists(tmp_path):
+    p = tmp_path / "members.json"
+    p.write_text(json.dumps({"_links": [{"rel": "self"}], "total_items": 2,
+                             "members": [{"email_address": "a@example.com"}, {"email_address": "b@example.com"}]}))
+    (t,) = read(p, tmp_path)
+    assert rows(t)["email_address"].to_list() == ["a@example.com", "b@example.com"]
+
+
+@pytest.mark.parametrize(("text", "deep"), [
+    ('{"a": "x\\\\\\\\", "b": ' + "[" * 33 + "]" * 33 + "}", True),  # a backslash pair, then a real quote
+    ('{"a": "\\"' + "[" * 40 + '"}', False),  # brackets inside a string after an escaped quote
+    ("[" * 32 + "]" * 32, False),
+])
+def test_json_depth_is_measured_across_chunk_boundaries(tmp_path, monkeypatch, text, deep):
+    import pipelines.readers as readers
+
+    monkeypatch.setattr(readers, "_DEPTH_CHUNK", 3)
+    p = tmp_path / "d.json"
+    p.write_text(text)
+    source = readers.InputFile("d.json", "d.json", "", p)
+    if deep:
+        with pytest.raises(UserError, match="nested more than 32 levels"):
+            readers._check_document(source)
+    else:
+        readers._check_document(source)
+
+
+@pytest.mark.parametrize(("text", "refused"), [('["ab", "' + "x" * 10 + '"]', False), ('["ab", "' + "x" * 11 + '"]', True),
+                                              ('["' + "x" * 20, True)])
+def test_an_overlong_json_string_is_refused_before_parsing(tmp_path, monkeypatch, text, refused):
+    import pipelines.readers as readers
+
+    monkeypatch.setattr(readers, "_DEPTH_CHUNK", 3)
+    monkeypatch.setattr(readers, "JSON_MAX_STRING", 10)
+    p = tmp_path / "s.json"
+    p.write_text(text)
+    source = readers.InputFile("s.json", "s.json", "", p)
+    if refused:
+        with pytest.raises(UserError, match="a JSON string longer than 10 bytes"):
+            readers._check_document(source)
+    else:
+        readers._check_document(source)

@@ -46,7 +46,8 @@ def test_run_report_figures_match_the_samples_and_the_store(cli, tmp_path):
     assert r["reject_rate"] == pytest.approx(2 / 21, abs=1e-6)
     assert r["rejects_by_error"] == {"missing_at": 2}
     examples = {(Path(e["file"]).name, e["line"], e["value"]) for e in r["reject_examples"]["missing_at"]}
-    assert examples == {("bounced_addresses.csv", 4, "not-an-email"), ("complaints.csv", 4, "To")}
+    # masked: a report never holds a raw value (the file and line lead to it)
+    assert examples == {("bounced_addresses.csv", 4, "n***-a***-e***"), ("complaints.csv", 4, "T***")}
     assert r["duplicates_collapsed"] == 4
     assert (r["suppressions_in_run"], r["suppressions_added"], r["suppressions_updated"]) == (15, 15, 0)
     assert (r["suppressions_already_present"], r["suppressions_unchanged"]) == (0, 0)
@@ -89,7 +90,8 @@ def test_html_shows_the_figures_and_contacts_when_tracked(cli):
     html = Path(summary["report"]).read_text()
     assert 'data-figure="rows_read">21<' in html and 'data-figure="rows_rejected">2<' in html
     assert 'data-figure="suppressions_added">15<' in html and 'data-figure="duplicates_collapsed">4<' in html
-    assert "not-an-email" in html and "missing_at" in html and "expect_column_values_to_not_be_null" in html
+    assert "n***-a***-e***" in html and "not-an-email" not in html
+    assert "missing_at" in html and "expect_column_values_to_not_be_null" in html
     assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
     assert html.count("<svg") >= 5
 
@@ -187,7 +189,7 @@ def test_values_are_escaped_and_nothing_executes(cli, tmp_path):
     assert summary["rows_rejected"] == 1
     html = Path(summary["report"]).read_text()
     assert "<script>window.pwned" not in html and "<img src=x" not in html
-    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;@example.com" in html
+    assert "&lt;s***&gt;w***.p***=1&lt;/s***&gt;@e***.c***" in html  # masked, and escaped
     assert "&lt;img src=x onerror=alert(1)&gt;.csv" in html
 
 

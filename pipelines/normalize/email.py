@@ -21,7 +21,8 @@ def clean_email_text(raw: pl.Expr) -> pl.Expr:
     s = pl.coalesce(s.str.extract(r"<([^<>]*)>\s*$", 1), s)
     s = s.str.strip_chars(_QUOTES + " ")
     s = s.str.replace(r"(?i)^mailto:", "")
-    s = s.str.replace_all(f"^{_WS}+|{_WS}+$", "")
+    # Again after `mailto:`: `mailto:'x@example.com'` must come out as a fixed point of this cleaning.
+    s = s.str.replace_all(f"^{_WS}+|{_WS}+$", "").str.strip_chars(_QUOTES + " ")
     return s.str.to_lowercase()
 
 

@@ -19,6 +19,18 @@ from pipelines.normalize.phone import normalize_phones
 from pipelines.normalize.smtp import classify_rows
 from pipelines.normalize.timestamps import parse_times
 
+# An address longer than this (in UTF-8 bytes) is no address: quarantined as value_too_long, its
+# reject value cut to VALUE_PREVIEW characters. Far above the 254 of SPEC 2.1, so that a merely
+# long address still gets its own reason (too_long); below the readers' field cap (64 KiB).
+ADDRESS_MAX_BYTES = 4096
+VALUE_PREVIEW = 100
+# `detail` is kept verbatim up to this many characters, then cut (and marked with "…").
+DETAIL_MAX_CHARS = 4096
+ELLIPSIS = "\u2026"
+# What a decoder puts where the file's bytes were not text (pipelines.readers decodes UTF-8 with
+# replacement). No real address or status holds it, so it marks the row as unreadable.
+REPLACEMENT = "\ufffd"
+
 
 @dataclass(frozen=True)
 class FileContext:
@@ -59,7 +71,35 @@ def split_address_lists(emails: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _unreadable(batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Split off rows whose address cannot be one: over ADDRESS_MAX_BYTES (value_too_long) or
+    holding U+FFFD, bytes the file's encoding could not decode (invalid_encoding).
+
+    They skip address parsing (a huge value is never split or regex-scanned); their reject
+    value is a short prefix. Returns (the other rows, the unreadable ones with address and error).
+    """
+    raw = pl.col("raw_address")
+    too_long = raw.str.len_bytes() > ADDRESS_MAX_BYTES
+    code = (pl.when(too_long).then(pl.lit("value_too_long"))
+            .when(raw.str.contains(REPLACEMENT, literal=True)).then(pl.lit("invalid_encoding")))
+    if not batch.select(code.is_not_null().any()).item():
+        return batch, None
+    marked = batch.with_columns(code.alias("_unreadable"))
+    bad = marked.filter(pl.col("_unreadable").is_not_null()).with_columns(
+        pl.when(too_long).then(raw.str.slice(0, VALUE_PREVIEW) + ELLIPSIS).otherwise(raw).alias("raw_address"),
+        pl.lit(None, pl.String).alias("address"),
+        pl.col("_unreadable").alias("error"),
+    ).drop("_unreadable")
+    return marked.filter(pl.col("_unreadable").is_null()).drop("_unreadable"), bad
+
+
 def _addresses(batch: pl.DataFrame, region: str | None) -> pl.DataFrame:
+    batch, unreadable = _unreadable(batch)
+    out = _valid_addresses(batch, region)
+    return out if unreadable is None else pl.concat([out, unreadable], how="diagonal_relaxed")
+
+
+def _valid_addresses(batch: pl.DataFrame, region: str | None) -> pl.DataFrame:
     email_rows, other_rows = batch.select((pl.col("channel") == "email").sum().alias("email"),
                                           (pl.col("channel") != "email").sum().alias("other")).row(0)
     if email_rows == batch.height:  # the usual file: one channel, no need to split the batch
@@ -104,6 +144,14 @@ def normalize_batch(batch: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         .then(pl.lit("missing_status"))
         .otherwise(pl.lit("unknown_status"))
     )
+    # A status or list scope with undecodable bytes could name the wrong reason or list, even
+    # where the vocabulary lookup (which drops punctuation) still finds one.
+    garbled = pl.when(pl.any_horizontal(pl.col(c).str.contains(REPLACEMENT, literal=True) for c in ("status", "scope")))
+    reason_error = pl.coalesce(garbled.then(pl.lit("invalid_encoding")), reason_error)
+    detail = pl.col("detail").str.strip_chars()
+    # Bytes first: O(1) a value, and all false in any real batch (Polars then skips the rest).
+    cut = pl.when(detail.str.len_chars() > DETAIL_MAX_CHARS).then(detail.str.slice(0, DETAIL_MAX_CHARS) + ELLIPSIS)
+    detail = pl.when(detail.str.len_bytes() > DETAIL_MAX_CHARS).then(cut.otherwise(detail)).otherwise(detail)
     # Ignored rows never load, so their address need not be valid either.
     error = pl.when(pl.col("event") == EVENT_IGNORED).then(pl.lit(None, pl.String)).otherwise(
         pl.coalesce(pl.col("error"), reason_error)
@@ -129,7 +177,7 @@ def normalize_batch(batch: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         pl.lit(ctx.sha256).alias("source_sha256"),
         pl.lit(ctx.file_idx, dtype=pl.Int32).alias("file_idx"),
         pl.col("_line").alias("source_line"),
-        pl.col("detail").str.strip_chars(),
+        detail.alias("detail"),
         "status",
         "raw_address",
         "bounce_count",

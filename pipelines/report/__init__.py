@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from datetime import datetime
 from pathlib import Path
 
 from pipelines.errors import UsageError, UserError
+from pipelines.model import folder_name
 from pipelines.store import Store
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def run_report_dir(run_id: str) -> Path:
 
 
 def trends_dir(tenant: str | None) -> Path:
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", tenant) if tenant else "_all"
+    name = folder_name(tenant) if tenant else "_all"
     return reports_root() / "trends" / name
 
 

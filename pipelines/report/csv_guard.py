@@ -7,14 +7,22 @@ left as it is, so exports of SMS suppressions stay exact.
 """
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 FORMULA_START = r"^[=+\-@\t\r]"
 PLAIN_NUMBER = r"^[+-]?\d+(\.\d+)?$"
 
 
+def guard_name(name: str) -> str:
+    """A header (a column an input file named) made inert the same way."""
+    return "'" + name if re.match(FORMULA_START, name) and not re.fullmatch(PLAIN_NUMBER, name) else name
+
+
 def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame with every risky text cell prefixed by `'` (whole columns, no row loop)."""
+    """The frame with every risky text cell, and header, prefixed by `'` (whole columns, no row loop)."""
+    frame = frame.rename({c: guard_name(c) for c in frame.columns if guard_name(c) != c})
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     return frame.with_columns(
         pl.when(pl.col(c).str.contains(FORMULA_START) & ~pl.col(c).str.contains(PLAIN_NUMBER))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from pipelines.errors import UserError
+from pipelines.redact import mask_value
 from pipelines.store import Store
 
 EXAMPLES_PER_ERROR = 5
@@ -70,14 +71,15 @@ def _totals(by_reason: list[dict], key: str) -> dict[str, int]:
 
 
 def _examples(store: Store, run_id: str, summary: dict, by_error: dict) -> dict[str, list[dict]]:
+    """Examples of each error, their values masked (`redact.mask_value`)."""
     examples = summary.get("reject_examples")
-    if examples is not None or not by_error:
-        return examples or {}
-    # An older run record without examples: take them from its quarantined rows.
-    rejects = store.rejects(run_id)
-    picked = rejects.group_by("error", maintain_order=True).head(EXAMPLES_PER_ERROR)
-    return {code: picked.filter(pl.col("error") == code).select("file", "line", "value").to_dicts()
-            for code in by_error}
+    if examples is None and by_error:
+        # An older run record without examples: take them from its quarantined rows.
+        rejects = store.rejects(run_id)
+        picked = rejects.group_by("error", maintain_order=True).head(EXAMPLES_PER_ERROR)
+        examples = {code: picked.filter(pl.col("error") == code).select("file", "line", "value").to_dicts()
+                    for code in by_error}
+    return {code: [{**e, "value": mask_value(e.get("value"))} for e in rows] for code, rows in (examples or {}).items()}
 
 
 def _contacts(summary: dict) -> dict:
@@ -95,8 +97,11 @@ def _validation(validation: dict | None) -> dict | None:
         return None
     suites = []
     for s in validation.get("suites", []):
-        results = s.get("results", [])
-        suites.append({**s, "expectations": len(results), "failed": sum(1 for r in results if not r.get("success"))})
+        results = [{**r, "observed": {**r.get("observed", {}), "partial_unexpected_list": [
+            mask_value(str(v)) for v in r.get("observed", {}).get("partial_unexpected_list", [])]}}
+            if r.get("observed", {}).get("partial_unexpected_list") else r for r in s.get("results", [])]
+        suites.append({**s, "results": results, "expectations": len(results),
+                       "failed": sum(1 for r in results if not r.get("success"))})
     return {"success": validation.get("success"), "suites": suites}
 
 
@@ -121,7 +126,7 @@ def build_run_report(store: Store, run_id: str) -> dict:
         "tenant": run["tenant"],
         "kind": run.get("kind"),
         "status": run["status"],
-        "dry_run": bool(summary.get("dry_run", options.get("dry_run", False))),
+        "dry_run": bool(run.get("dry_run") or summary.get("dry_run", options.get("dry_run", False))),
         "started_at": _iso(run.get("started_at")),
         "finished_at": _iso(run.get("finished_at")),
         "error": run.get("error"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
-from pipelines.errors import UserError
+from pipelines.errors import UsageError
 from pipelines.sources.base import Adapter, Match, Probe
 
 # Order breaks ties in detection: specific platforms first, the generic plain list last.
@@ -38,7 +38,7 @@ def get(name: str) -> Adapter:
         if adapter.name == name:
             return adapter
     known = ", ".join(sorted(a.name for a in adapters()))
-    raise UserError(f"unknown platform {name!r} (known: {known}, or auto)")
+    raise UsageError(f"unknown platform {name!r} (known: {known}, or auto)")
 
 
 def detect(probe: Probe, platform: str = "auto", only: Adapter | None = None) -> tuple[Adapter, Match] | None:

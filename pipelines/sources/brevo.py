@@ -13,8 +13,9 @@ unsubscribedViaMA / unsubscribedViaApi -> unsubscribe (marketing). Brevo has no 
 any other code is quarantined. The sender (`senderEmail`) and the message go into the detail.
 
 `EMAIL_BLACKLISTED` / `SMS_BLACKLISTED` is Brevo's marketing blocklist ("unsubscribed, blacklisted
-via any means"): Yes -> unsubscribe from marketing on that channel (SMS: the `SMS` number), No ->
-nothing. An empty flag is no information (missing_status). The export has no time of the block:
+via any means"): Yes -> unsubscribe from marketing on that channel (SMS: the `SMS` number, which
+Brevo writes with its country code and no `+`, `33612345678`: the `+` is put back), No -> nothing.
+An empty flag is no information (missing_status). The export has no time of the block:
 `MODIFIED_TIME`, the contact's last change, is the latest it can have happened and stands for it.
 Brevo writes dates in the account's time zone as `DD-MM-YYYY HH:MM`; the order is decided per file.
 
@@ -66,6 +67,14 @@ _PAGE_NAME = re.compile(r"brevo|sendinblue|blocked[\s_-]?contacts")
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:
     s = expr.str.strip_chars()
     return pl.when(s == "").then(None).otherwise(s)
+
+
+def _sms_number(sms: pl.Expr) -> pl.Expr:
+    """Brevo's SMS attribute holds international numbers, exported as digits without their `+`
+    (`33612345678`): give them back the `+`. A country code never starts with 0, so `0...` (a national
+    number, or `00` international) and anything with other characters is left to the normalizer."""
+    digits_only = sms.str.contains(r"^[1-9][\d\s]*$")
+    return pl.when(digits_only).then("+" + sms.str.replace_all(r"\s", "")).otherwise(sms)
 
 
 def _share(probe: Probe, column: str | None, allowed: frozenset[str]) -> tuple[float, set[str]]:
@@ -168,7 +177,7 @@ class BrevoAdapter(Adapter):
 
     def _map_contacts(self, frame: pl.LazyFrame, probe: Probe) -> pl.LazyFrame:
         email = _blank_to_null(col(probe.column("email")))
-        sms = _blank_to_null(col(probe.column(*SMS_COLUMNS)))
+        sms = _sms_number(_blank_to_null(col(probe.column(*SMS_COLUMNS))))
         email_flag_col, sms_flag_col = probe.column(*EMAIL_FLAG), probe.column(*SMS_FLAG)
         entries = []
         if email_flag_col is not None:

@@ -4,7 +4,7 @@
 | kind | columns | mapping |
 | --- | --- | --- |
 | suppression_list | EmailAddress, SuppressionReason, Date, State | Unsubscribed -> unsubscribe (marketing), Bounced -> hard_bounce, Marked as Spam / Spam Complaint -> spam_complaint, Suppressed (added by hand) -> manual |
-| list_states | EmailAddress, Name, Date or StateChangedDate, State (lists/{id}/unsubscribed, bounced, deleted) | Unsubscribed -> unsubscribe `list:<id>` (id from a ListID column or the file name, else marketing), Bounced -> hard_bounce, Deleted -> manual, Active/Unconfirmed -> ignored |
+| list_states | EmailAddress, Name, Date or StateChangedDate, State (lists/{id}/unsubscribed, bounced, deleted) | Unsubscribed -> unsubscribe `list:<id>` (id from a ListID column or the file name, else marketing), Deleted (removed from the list by the account) -> unsubscribe, scoped the same way, Bounced -> hard_bounce, Active/Unconfirmed -> ignored |
 | campaign_bounces | EmailAddress, ListID, BounceType, Date, Reason | Hard -> hard_bounce, Soft -> soft_bounce; the Reason text kept as detail |
 
 The client suppression list is client-wide, so its unsubscribes block marketing mail. Values carry
@@ -37,7 +37,8 @@ CM_ONLY_REASONS = frozenset(norm_name(k) for k in ("Unsubscribed", "Bounced", "M
 LIST_STATES: dict[str, str | None] = {
     "Unsubscribed": "unsubscribe",
     "Bounced": "hard_bounce",
-    "Deleted": "manual",  # the customer deleted the subscriber from the list
+    # Removed from this list by the account: not mailed by it again, nothing said about the address or other mail.
+    "Deleted": "unsubscribe",
     "Active": IGNORED,
     "Unconfirmed": IGNORED,  # double opt-in pending: not a suppression either way
 }

@@ -63,6 +63,16 @@ def hmac_macro_sql(key: bytes) -> str:
 DUCKDB_CONFIG = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
 
 
+def connect_duckdb(path: str = ":memory:", read_only: bool = False, **config):
+    """Every DuckDB connection of the library: the memory limit above (and `config` over it), and
+    no progress bar, which DuckDB prints on stdout during long queries, before a --json document."""
+    import duckdb
+
+    con = duckdb.connect(path, read_only=read_only, config={**DUCKDB_CONFIG, **config})
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def address_hmac(key: bytes, address: str) -> str:
     """The same keyed hash in Python (tests and single lookups)."""
     return hmac.new(key, address.encode("utf-8"), hashlib.sha256).hexdigest()
@@ -133,7 +143,7 @@ class Store(ABC):
 
     dialect: str
     url: str
-    key: bytes
+    key: bytes | None
 
     @abstractmethod
     def migrate(self) -> list[str]:
@@ -192,6 +202,21 @@ class Store(ABC):
         rows = self._records("run", {"run_id": run_id}, ("summary", "validation", "options"))
         return rows[0] if rows else None
 
+    def rollbackable(self, run_id: str) -> dict:
+        """The run record, if the run can be rolled back: a succeeded suppression import that loaded."""
+        from pipelines.errors import UsageError
+
+        run = self.run(run_id)
+        if run is None:
+            raise UsageError(f"no run {run_id}")
+        if run.get("dry_run"):
+            raise UsageError(f"run {run_id} is a dry run: it loaded nothing, so there is nothing to roll back")
+        if run["status"] != "succeeded":
+            raise UsageError(f"run {run_id} is {run['status']}; only a succeeded run can be rolled back")
+        if run["kind"] != "ingest":
+            raise UsageError(f"run {run_id} is a {run['kind']} run; only suppression imports can be rolled back")
+        return run
+
     def run_files(self, run_id: str) -> list[dict]:
         return self._records("run_files", {"run_id": run_id})
 
@@ -232,6 +257,10 @@ class Store(ABC):
     def _after_run(self, run_id: str) -> None:  # noqa: B027
         """A run closed: release what `begin_run` took."""
 
+    def _after_erasure(self) -> None:  # noqa: B027
+        """Make the old row versions that still hold erased addresses go (DuckDB: rewrite the file;
+        PostgreSQL: VACUUM the touched tables)."""
+
     def _drop(self, *tables: str) -> None:  # noqa: B027
         """Temp tables of a finished step (backends whose temp tables outlive transactions)."""
 
@@ -263,6 +292,29 @@ class Store(ABC):
             self._x("delete_setting", "contacts", tenant=tenant, key=key)
             if value is not None:
                 self._x("insert_setting", "contacts", tenant=tenant, key=key, value=str(value), now=utcnow())
+
+    # -- previous lists mapped to new ones (SPEC 2.2; pipelines/lists.py) -------------------------
+    def list_mappings(self, tenant: str) -> dict[str, str]:
+        """{`list:<id>` of a previous platform: the tenant's new list it maps to}."""
+        return dict(self._cframe("list_mappings", tenant=tenant).iter_rows())
+
+    def map_lists(self, tenant: str, mapping: dict[str, str | None]) -> None:
+        """Map previous lists to new ones (None: unmap), in one transaction."""
+        now = utcnow()
+        with self._txn(tenant):
+            for previous, new in sorted(mapping.items()):
+                self._x("delete_list_mapping", "contacts", tenant=tenant, previous_list=previous)
+                if new is not None:
+                    self._x("insert_list_mapping", "contacts", tenant=tenant, previous_list=previous, new_list=new,
+                            now=now)
+
+    def list_scopes(self, tenant: str) -> pl.DataFrame:
+        """The previous lists the tenant's active suppressions name (previous_list, channel, suppressions)."""
+        return self._cframe("list_scopes", tenant=tenant)
+
+    def contact_unsubscribes(self, tenant: str) -> pl.DataFrame:
+        """(id, declared_consent, scope) of each active unsubscribe of each contact."""
+        return self._cframe("contact_unsubscribes", tenant=tenant)
 
     def soft_bounce_threshold(self, tenant: str) -> int:
         return int(self.settings(tenant).get("soft_bounce_threshold", TENANT_SETTINGS["soft_bounce_threshold"]))
@@ -306,10 +358,21 @@ class Store(ABC):
         with self._txn():
             self._x("record_safety_export", "contacts", tenant=tenant, now=utcnow(), **export)
 
+    def require_key(self) -> bytes:
+        """The key for erased addresses, or a refusal that says how to set one."""
+        if self.key is None:
+            from pipelines.errors import UserError
+
+            raise UserError("erasing an address needs SUPPRESSION_HMAC_KEY: set it to a long random secret "
+                            "(e.g. `openssl rand -hex 32`), the same on every host and worker, from the "
+                            "environment or your secrets manager; PostgreSQL stores only its fingerprint")
+        return self.key
+
     def erase_contacts(self, tenant: str, ids: list[str]) -> dict:
         """Delete these contacts and their events; their addresses stay only as keyed hashes in the
         suppressions, their lineage, events and the texts that quote them (SPEC 2.3 privacy). One
         transaction."""
+        self.require_key()
         p = {"tenant": tenant, "now": utcnow(), "run_id": None}
         with self._txn(tenant):
             self._select(tenant, ids, None)
@@ -323,6 +386,8 @@ class Store(ABC):
                          "delete_contacts"):
                 self._x(name, "contacts", **p)
         self._drop("erase_set", "erase_map")
+        if hashed:
+            self._after_erasure()
         return {"contacts_deleted": deleted, "addresses_hashed": hashed}
 
     def address_key(self, tenant: str, channel: str, address: str) -> str:
@@ -383,13 +448,14 @@ def key_fingerprint(key: bytes) -> str:
     return address_hmac(key, "suppression-store-key-check")[:16]
 
 
-def resolve_key(settings: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+def resolve_key(settings: dict[str, str], generate: bool = True) -> tuple[bytes | None, dict[str, str]]:
     """The HMAC key and the settings to save with a new store.
 
     SUPPRESSION_HMAC_KEY (production) is never written to the store, only its fingerprint, so a
-    dump of the store cannot be brute-forced with it. Without it (a laptop), the store keeps a
-    generated key of its own. A key that differs from the one the store was built with is refused:
-    hashed addresses would stop matching.
+    dump of the store cannot be brute-forced with it. Without it, a laptop store (`generate`) keeps
+    a generated key of its own; a PostgreSQL store has none (None) until the variable is set, and
+    refuses to erase addresses meanwhile (`Store.require_key`). A key that differs from the one the
+    store was built with is refused: hashed addresses would stop matching.
     """
     from pipelines.errors import UserError
 
@@ -407,5 +473,7 @@ def resolve_key(settings: dict[str, str]) -> tuple[bytes, dict[str, str]]:
         return env, {}
     if env:
         return env, {"hmac_key_fingerprint": key_fingerprint(env)}
+    if not generate:
+        return None, {}
     key = bytes.fromhex(new_key())
     return key, {"hmac_key": key.hex()}

@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from pipelines.errors import UserError
+from pipelines.errors import UsageError, UserError, first_line
 from pipelines.store.base import (
-    DUCKDB_CONFIG,
     LoadCounts,
     Stage,
     Store,
     address_hmac,
+    connect_duckdb,
     hmac_macro_sql,
     migrations,
     resolve_key,
@@ -36,6 +37,9 @@ POINT_LOOKUP_MAX = 16
 # A load of at least this many staged keys, and at least half as many as the store holds, drops
 # the lookup index and builds it again after its inserts: cheaper than updating it row by row.
 INDEX_REBUILD_MIN_ROWS = 500_000
+# Runs this process has begun and not closed: any other run still `running` when the store is
+# opened for writing belongs to a process that died (DuckDB allows one writing process).
+_OPEN_RUNS: set[str] = set()
 
 
 def _rollback(con) -> None:
@@ -45,6 +49,10 @@ def _rollback(con) -> None:
         con.execute("ROLLBACK")
     except duckdb.TransactionException:
         pass
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def _q(name: str, file: str = "load") -> str:
@@ -63,16 +71,25 @@ def _used(sql: str, params: dict) -> dict:
 class DuckDBStore(Store):
     dialect = DIALECT
 
-    def __init__(self, path: str | Path, read_only: bool = False):
+    def __init__(self, path: str | Path, read_only: bool = False, create: bool = True):
+        from pipelines.store import missing_store
+
         self.url = str(path)
+        if not create and not Path(path).is_file():
+            raise UsageError(missing_store(self.url))
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only, config={**DUCKDB_CONFIG, **BULK_WRITE_CONFIG})
-        except duckdb.IOException as exc:
-            raise UserError(f"cannot open store {path}: {exc}") from None
+            self.con = connect_duckdb(str(path), read_only=read_only, **BULK_WRITE_CONFIG)
+        except duckdb.Error as exc:
+            raise UserError(f"cannot open store {path}: {first_line(exc)}") from None
         self.read_only = read_only
+        if not create and not self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations'").fetchall()[0][0]:
+            self.con.close()
+            raise UsageError(f"{path} is a DuckDB file but holds no suppression store")
         if not read_only:
             self.migrate()
             self._ensure_lookup_index()  # a bulk load that stopped before rebuilding it
+            self._x("interrupted_runs", now=utcnow(), active=sorted(_OPEN_RUNS))
         settings = dict(self.con.execute("SELECT key, value FROM store_settings").fetchall())
         self.key, new_settings = resolve_key(settings)
         for k, v in new_settings.items():
@@ -102,10 +119,11 @@ class DuckDBStore(Store):
 
     # -- runs -----------------------------------------------------------------------------------
     def begin_run(self, run_id, tenant, kind, input_hash, options) -> None:
+        _OPEN_RUNS.add(run_id)
         self.con.execute(
-            "INSERT INTO import_runs (run_id, tenant, kind, status, input_hash, options, started_at) "
-            "VALUES (?, ?, ?, 'running', ?, ?, ?)",
-            [run_id, tenant, kind, input_hash, json.dumps(options), utcnow()],
+            "INSERT INTO import_runs (run_id, tenant, kind, status, input_hash, options, started_at, dry_run) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+            [run_id, tenant, kind, input_hash, json.dumps(options), utcnow(), bool(options.get("dry_run"))],
         )
 
     def find_succeeded_run(self, tenant, input_hash):
@@ -123,6 +141,7 @@ class DuckDBStore(Store):
             )
 
     def _close_run(self, run_id, status, summary, validation, error) -> None:
+        _OPEN_RUNS.discard(run_id)
         self.con.execute(
             "UPDATE import_runs SET status = ?, finished_at = ?, rows_read = ?, rows_accepted = ?, rows_rejected = ?, "
             "suppressions_added = ?, suppressions_updated = ?, summary = ?, validation = ?, error = ? WHERE run_id = ?",
@@ -236,20 +255,14 @@ class DuckDBStore(Store):
             raise
 
     def rollback_run(self, run_id: str) -> dict:
-        run = self.run(run_id)
-        if run is None:
-            raise UserError(f"no run {run_id}")
-        if run["status"] != "succeeded":
-            raise UserError(f"run {run_id} is {run['status']}; only a succeeded run can be rolled back")
-        if run["kind"] != "ingest":
-            raise UserError(f"run {run_id} is a {run['kind']} run; only suppression imports can be rolled back")
+        run = self.rollbackable(run_id)
         now = utcnow()
         p = {"run_id": run_id, "now": now, "tenant": run["tenant"]}
         self.con.execute("BEGIN")
         try:
             self._x("rollback_touched", **p)
             self._x("rollback_lineage", **p)
-            self._x("rollback_remaining")
+            self._x("rollback_remaining", **p)
             removed, narrowed = self._x("rollback_counts").fetchall()[0]
             self._x("rollback_events", **p)
             self._x("rollback_evidence", **p)
@@ -335,6 +348,28 @@ class DuckDBStore(Store):
 
     def _drop(self, *tables: str) -> None:
         self.con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in tables))
+
+    def _after_erasure(self) -> None:
+        """Rewrite the file: DuckDB keeps the old versions of updated rows in blocks it only marks
+        free, so an erased address would survive in the file (`strings store.duckdb`). A copy of
+        the database into a new file holds only the live rows; it replaces the old file atomically
+        (a crash before that leaves the old file, whole). Costs a copy of the store."""
+        path = Path(self.url)
+        fresh = path.with_name(path.name + ".rewrite")
+        for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        current = self.con.execute("SELECT current_database()").fetchall()[0][0]
+        self._x("drop_lookup_index")  # built again after the copy: a 10M-row index inside it would not fit
+        self.con.execute(f"ATTACH '{_quoted(fresh)}' AS erasure_copy")
+        try:
+            self.con.execute(f'COPY FROM DATABASE "{current}" TO erasure_copy')
+        finally:
+            self.con.execute("DETACH erasure_copy")
+        self.con.close()
+        os.replace(fresh, path)
+        self.con = connect_duckdb(str(path), **BULK_WRITE_CONFIG)
+        self._ensure_lookup_index()
+        self.con.execute(hmac_macro_sql(self.key))
 
     def close(self) -> None:
         self.con.close()

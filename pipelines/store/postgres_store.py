@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
 import psycopg
@@ -25,7 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from psycopg.rows import dict_row
 
-from pipelines.errors import UserError, first_line
+from pipelines.errors import UsageError, UserError, first_line
+from pipelines.redact import redact, scrub
 from pipelines.store.base import (
     LoadCounts,
     Stage,
@@ -47,6 +47,9 @@ CONTACT_LOCKS = 0x53555052  # the contacts trigger (shared) against a load's con
 SCHEMA_LOCKS = 0x53555051
 MIGRATION_KEY = 1
 
+# The tables an erasure rewrites addresses in (sql/postgres/contacts.sql erase_*).
+ERASED_TABLES = ("suppressions", "suppression_sources", "suppression_events", "message_events", "quarantine",
+                 "row_warnings", "import_runs", "contacts", "contact_events")
 COPY_BATCH_ROWS = 100_000  # rows per CSV chunk sent through COPY
 FEW_INPUTS = 1_000  # up to this many addresses, `check` sends them as arrays instead of COPY
 INDEX_PROBE_ROWS = 1_000_000  # up to this many staged keys, a load classifies them by index probes
@@ -58,7 +61,7 @@ STAGE_COLUMNS = {
                      "source_platform", "detail", "time_known", "source_sha256", "first_line", "row_count",
                      "single_file"],
     "lineage": ["tenant", "channel", "address", "reason", "scope", "source_sha256", "first_line", "row_count",
-                "first_seen_at", "last_seen_at"],
+                "first_seen_at", "last_seen_at", "time_known"],
     "evidence": ["tenant", "channel", "address", "kind", "occurred_at", "bounce_count", "source_sha256",
                  "source_line", "detail"],
     "rejects": ["file", "line", "value", "error", "platform", "detail"],
@@ -82,22 +85,6 @@ _PARAM = re.compile(r"%\(([a-z_]+)\)s")
 def _used(sql: str, params: dict) -> dict:
     names = set(_PARAM.findall(sql))
     return {k: v for k, v in params.items() if k in names}
-
-
-_URL_PASSWORD = re.compile(r"(?i)(^|[?&;\s])((?:ssl)?password|passwd|pwd)=[^&;\s]*")
-
-
-def redact(url: str) -> str:
-    """A store URL without its password, in the user part (`user:pw@`) or as a query parameter
-    (`?password=pw`), for messages and logs: the one place that redacts store URLs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<postgresql url>"
-    if parts.password is not None:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        url = urlunsplit(parts._replace(netloc=netloc))
-    return _URL_PASSWORD.sub(lambda m: f"{m[1]}{m[2]}=***", url)
 
 
 def _clean_json(value):
@@ -139,22 +126,31 @@ def csv_chunks(batches: Iterable[pa.RecordBatch | pl.DataFrame]) -> Iterator[byt
 class PostgresStore(Store):
     dialect = DIALECT
 
-    def __init__(self, url: str, read_only: bool = False):
+    def __init__(self, url: str, read_only: bool = False, create: bool = True):
+        from pipelines.store import missing_store
+
         self.url = url
         self.read_only = read_only
         self._locked: dict[str, str] = {}  # run_id -> tenant whose session lock this connection holds
         try:
             self.con = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="suppress")
-        except psycopg.Error as exc:
-            raise UserError(f"cannot open store {redact(url)}: {first_line(exc)}") from None
+        except (psycopg.Error, ValueError) as exc:  # ValueError: a malformed URL (a bad % escape...)
+            if not create and "does not exist" in str(exc):
+                raise UsageError(missing_store(redact(url))) from None
+            raise UserError(f"cannot open store {redact(url)}: {scrub(first_line(exc), url)}") from None
         try:
             self._configure()
+            if not create and not self._applied_versions():
+                raise UsageError(missing_store(redact(url)))
             if not read_only:
                 self.migrate()
             self.key = self._init_key()
-            # HMAC pads for column-wise tokens in SQL; parameters of each statement, never stored
-            inner, outer = hmac_pads(self.key)
-            self._pads = {"inner_pad": bytes.fromhex(inner), "outer_pad": bytes.fromhex(outer)}
+            # HMAC pads for column-wise tokens in SQL; parameters of each statement, never stored.
+            # Without a key no address has been erased, and no statement needs them.
+            self._pads = {}
+            if self.key is not None:
+                inner, outer = hmac_pads(self.key)
+                self._pads = {"inner_pad": bytes.fromhex(inner), "outer_pad": bytes.fromhex(outer)}
         except BaseException:
             self.con.close()
             raise
@@ -173,7 +169,7 @@ class PostgresStore(Store):
             settings = dict(self.con.execute("SELECT key, value FROM store_settings").fetchall())
         except psycopg.errors.UndefinedTable:
             raise UserError(f"{redact(self.url)} holds no suppression store yet") from None
-        key, new_settings = resolve_key(settings)
+        key, new_settings = resolve_key(settings, generate=False)  # the key is never stored in PostgreSQL
         if new_settings:
             with self.con.transaction():
                 for k, v in new_settings.items():
@@ -182,7 +178,7 @@ class PostgresStore(Store):
                     )
             # another process may have set up the same new store at the same moment: the stored key wins
             settings = dict(self.con.execute("SELECT key, value FROM store_settings").fetchall())
-            key, _ = resolve_key(settings)
+            key, _ = resolve_key(settings, generate=False)
         return key
 
     # -- schema ---------------------------------------------------------------------------------
@@ -252,9 +248,9 @@ class PostgresStore(Store):
                 # Holding the tenant's lock, a run of it still `running` is one whose process died.
                 self.con.execute(_q("interrupted_runs"), {"tenant": tenant, "now": utcnow()})
                 self.con.execute(
-                    "INSERT INTO import_runs (run_id, tenant, kind, status, input_hash, options, started_at) "
-                    "VALUES (%s, %s, %s, 'running', %s, %s::jsonb, %s)",
-                    (run_id, tenant, kind, input_hash, json_text(options), utcnow()),
+                    "INSERT INTO import_runs (run_id, tenant, kind, status, input_hash, options, started_at, dry_run) "
+                    "VALUES (%s, %s, %s, 'running', %s, %s::jsonb, %s, %s)",
+                    (run_id, tenant, kind, input_hash, json_text(options), utcnow(), bool(options.get("dry_run"))),
                 )
         except BaseException:
             self._unlock(run_id)
@@ -375,13 +371,7 @@ class PostgresStore(Store):
         self._unlock(run_id)
 
     def rollback_run(self, run_id: str) -> dict:
-        run = self.run(run_id)
-        if run is None:
-            raise UserError(f"no run {run_id}")
-        if run["status"] != "succeeded":
-            raise UserError(f"run {run_id} is {run['status']}; only a succeeded run can be rolled back")
-        if run["kind"] != "ingest":
-            raise UserError(f"run {run_id} is a {run['kind']} run; only suppression imports can be rolled back")
+        run = self.rollbackable(run_id)
         now = utcnow()
         p = {"run_id": run_id, "now": now, "tenant": run["tenant"]}
         with self.con.transaction():
@@ -393,7 +383,7 @@ class PostgresStore(Store):
                 raise UserError(f"run {run_id} is {status}; only a succeeded run can be rolled back")
             self._x("rollback_touched", **p)
             self._x("rollback_lineage", **p)
-            self._x("rollback_remaining")
+            self._x("rollback_remaining", **p)
             removed, narrowed = self._x("rollback_counts").fetchone()
             self._x("rollback_events", **p)
             self._x("rollback_evidence", **p)
@@ -526,6 +516,13 @@ class PostgresStore(Store):
 
     def _after_run(self, run_id: str) -> None:
         self._unlock(run_id)
+
+    def _after_erasure(self) -> None:
+        # Dead row versions holding the erased addresses become free space that new rows overwrite;
+        # only VACUUM FULL (an exclusive lock) rewrites a table at once, and WAL archives and backups
+        # keep old versions until they expire (README: Privacy).
+        for table in ERASED_TABLES:
+            self.con.execute(f"VACUUM {table}")
 
     def close(self) -> None:
         self._locked.clear()

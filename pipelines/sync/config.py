@@ -25,24 +25,14 @@ import tomllib
 from pathlib import Path
 
 from pipelines.errors import UsageError
+from pipelines.model import check_name
 from pipelines.sync import PLATFORMS, client_class
 from pipelines.sync.base import COMMON_OPTIONS, Credentials, Option, Source
 from pipelines.sync.http import SyncError
 
 ENV_VAR = "SUPPRESSION_SOURCES"
 SOURCE_KEYS = ("tenant", "name", "platform", "credentials", "options")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CREDENTIALS = re.compile(r"(env|airflow):([A-Za-z_][A-Za-z0-9_.-]*)")
-
-
-def check_name(what: str, value, where: str = "") -> str:
-    """A tenant or source name that is safe as one folder name (it is part of a path that a pull
-    removes and re-creates): letters, digits, '.', '_' and '-', starting with a letter or digit,
-    and no '..'."""
-    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
-        raise UsageError(f"{where + ': ' if where else ''}{what} {value!r} may hold letters, digits, '.', '_' "
-                         "and '-' only (starting with a letter or digit, no '..')")
-    return value
 
 
 def sources_path(explicit: str | os.PathLike | None = None) -> Path:

@@ -24,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipelines.errors import UserError, first_line
+from pipelines.model import check_name
 from pipelines.sync import client_class
 from pipelines.sync.base import Credentials, Source, Window
-from pipelines.sync.config import check_name, resolve_credentials
+from pipelines.sync.config import resolve_credentials
 from pipelines.sync.http import SyncError
 
 log = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ LEFT JOIN erased_map m ON m.channel = p.channel AND m.address = p.address;
 -- strengthened: an active key whose time span the run widens with real event times (the load
 -- time that stands in for an unknown time is no new evidence); reactivated: a lifted key the run
 -- shows newer evidence for (evidence older than the lift, or without a time, leaves it lifted).
+-- A key whose times were only load times standing in for unknown ones takes the first real ones.
 CREATE OR REPLACE TEMP TABLE stage_changes AS
 SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
        t.source_platform, t.detail,
@@ -38,15 +39,16 @@ FROM staged($suppressions) t
 JOIN suppressions s
   ON s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
  AND s.reason = t.reason AND s.scope = t.scope
-WHERE (s.lifted_at IS NULL AND t.time_known AND (t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at))
-   OR (s.lifted_at IS NOT NULL AND t.time_known AND t.last_seen_at > s.lifted_at);
+WHERE t.time_known
+  AND ((s.lifted_at IS NULL AND (NOT s.time_known OR t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at))
+       OR (s.lifted_at IS NOT NULL AND t.last_seen_at > s.lifted_at));
 
 -- name: insert_new
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
-                          source_platform, detail, created_run_id, last_run_id, updated_at)
+                          source_platform, detail, created_run_id, last_run_id, updated_at, time_known)
 -- Keys not in the store yet (created). Returns the number inserted.
 SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
-       t.source_platform, t.detail, $run_id, $run_id, $now
+       t.source_platform, t.detail, $run_id, $run_id, $now, t.time_known
 FROM staged($suppressions) t
 ANTI JOIN suppressions s
   ON s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
@@ -63,8 +65,9 @@ WHERE tenant = $tenant AND created_run_id = $run_id;
 
 -- name: strengthen
 UPDATE suppressions s
-SET first_seen_at = least(s.first_seen_at, c.first_seen_at),
-    last_seen_at  = greatest(s.last_seen_at, c.last_seen_at),
+SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_seen_at) ELSE c.first_seen_at END,
+    last_seen_at  = CASE WHEN s.time_known THEN greatest(s.last_seen_at, c.last_seen_at) ELSE c.last_seen_at END,
+    time_known    = true,
     last_run_id   = $run_id,
     updated_at    = $now,
     lifted_at     = NULL
@@ -74,20 +77,19 @@ WHERE c.action IN ('strengthened', 'reactivated')
   AND s.reason = c.reason AND s.scope = c.scope;
 
 -- name: insert_lineage
--- One row per (key, source file): a key seen in one file only carries its lineage in the staged
--- suppressions (`single_file`); the lineage file holds the keys seen in several files.
+-- Every run that asserts a key is its lineage (SPEC 2.3), whether or not it changed the row: a
+-- rollback of another run then leaves what this one still asserts. One row per (key, source
+-- file, run): a key seen in one file only carries its lineage in the staged suppressions
+-- (`single_file`); the lineage file holds the keys seen in several files.
 INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
-                                 first_line, row_count, first_seen_at, last_seen_at)
-SELECT l.tenant, l.channel, l.address, l.reason, l.scope, $run_id, l.source_sha256,
-       l.first_line, l.row_count, l.first_seen_at, l.last_seen_at
-FROM (SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at, last_seen_at
-      FROM staged($suppressions) WHERE single_file
-      UNION ALL
-      SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at, last_seen_at
-      FROM staged($lineage)) l
-ANTI JOIN suppression_sources x
-  ON x.tenant = l.tenant AND x.channel = l.channel AND x.address = l.address
- AND x.reason = l.reason AND x.scope = l.scope AND x.source_sha256 = l.source_sha256;
+                                 first_line, row_count, first_seen_at, last_seen_at, time_known)
+SELECT tenant, channel, address, reason, scope, $run_id, source_sha256, first_line, row_count,
+       first_seen_at, last_seen_at, time_known
+FROM staged($suppressions) WHERE single_file
+UNION ALL
+SELECT tenant, channel, address, reason, scope, $run_id, source_sha256, first_line, row_count,
+       first_seen_at, last_seen_at, time_known
+FROM staged($lineage);
 
 -- name: insert_events
 INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, run_id, occurred_at, recorded_at)
@@ -223,20 +225,41 @@ SELECT DISTINCT tenant, channel, address, reason, scope FROM suppression_sources
 DELETE FROM suppression_sources WHERE run_id = $run_id;
 
 -- name: rollback_remaining
--- What is left of each touched suppression once the run's lineage is gone.
+-- What is left of each touched suppression once the run's lineage is gone: the other live runs'
+-- assertions (times from those with event times; otherwise the earliest load time stands in), and
+-- the latest explicit lift of the key. A lifted key stays lifted unless a remaining run has
+-- evidence newer than the lift; a key no live run asserts any more is deleted, unless a lift's
+-- audit trail holds it (then it stays, lifted, with no times of its own: time_known false).
 CREATE OR REPLACE TEMP TABLE rollback_left AS
-SELECT k.tenant, k.channel, k.address, k.reason, k.scope,
-       min(x.first_seen_at) AS first_seen_at, max(x.last_seen_at) AS last_seen_at, count(x.run_id) AS sources
+WITH lifts AS (
+    SELECT e.channel, e.address, e.reason, e.scope, max(e.occurred_at) AS lift_at
+    FROM suppression_events e
+    SEMI JOIN rollback_keys k
+      ON k.channel = e.channel AND k.address = e.address AND k.reason = e.reason AND k.scope = e.scope
+    WHERE e.tenant = $tenant AND e.action IN ('resubscribed', 'unblocked')
+    GROUP BY ALL
+)
+SELECT k.tenant, k.channel, k.address, k.reason, k.scope, l.lift_at,
+       count(x.run_id) AS sources,
+       coalesce(bool_or(x.time_known), false) AS time_known,
+       coalesce(min(x.first_seen_at) FILTER (WHERE x.time_known), min(x.first_seen_at)) AS first_seen_at,
+       coalesce(max(x.last_seen_at) FILTER (WHERE x.time_known), min(x.first_seen_at)) AS last_seen_at,
+       min(x.run_id) AS created_run_id, max(x.run_id) AS last_run_id,
+       CASE WHEN l.lift_at IS NOT NULL
+             AND NOT coalesce(bool_or(x.time_known AND x.last_seen_at > l.lift_at), false)
+            THEN l.lift_at END AS lifted_at
 FROM rollback_keys k
 LEFT JOIN suppression_sources x
   ON x.tenant = k.tenant AND x.channel = k.channel AND x.address = k.address
  AND x.reason = k.reason AND x.scope = k.scope
-GROUP BY ALL;
+LEFT JOIN lifts l
+  ON l.channel = k.channel AND l.address = k.address AND l.reason = k.reason AND l.scope = k.scope
+GROUP BY k.tenant, k.channel, k.address, k.reason, k.scope, l.lift_at;
 
 -- name: rollback_events
 INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, run_id, recorded_at, detail)
 SELECT tenant, channel, address, reason, scope,
-       CASE WHEN sources = 0 THEN 'rolled_back' ELSE 'narrowed' END, $run_id, $now, 'rollback of run'
+       CASE WHEN sources = 0 AND lift_at IS NULL THEN 'rolled_back' ELSE 'narrowed' END, $run_id, $now, 'rollback of run'
 FROM rollback_left;
 
 -- name: rollback_evidence
@@ -244,20 +267,26 @@ DELETE FROM message_events WHERE run_id = $run_id;
 
 -- name: rollback_delete
 DELETE FROM suppressions s USING rollback_left r
-WHERE r.sources = 0
+WHERE r.sources = 0 AND r.lift_at IS NULL
   AND s.tenant = r.tenant AND s.channel = r.channel AND s.address = r.address
   AND s.reason = r.reason AND s.scope = r.scope;
 
 -- name: rollback_narrow
 UPDATE suppressions s
-SET first_seen_at = r.first_seen_at, last_seen_at = r.last_seen_at, updated_at = $now
+SET first_seen_at  = CASE WHEN r.sources > 0 THEN r.first_seen_at ELSE s.first_seen_at END,
+    last_seen_at   = CASE WHEN r.sources > 0 THEN r.last_seen_at ELSE s.last_seen_at END,
+    time_known     = r.time_known,
+    created_run_id = coalesce(r.created_run_id, s.created_run_id),
+    last_run_id    = coalesce(r.last_run_id, s.last_run_id),
+    lifted_at      = r.lifted_at,
+    updated_at     = $now
 FROM rollback_left r
-WHERE r.sources > 0
+WHERE (r.sources > 0 OR r.lift_at IS NOT NULL)
   AND s.tenant = r.tenant AND s.channel = r.channel AND s.address = r.address
   AND s.reason = r.reason AND s.scope = r.scope;
 
 -- name: rollback_counts
-SELECT count(*) FILTER (WHERE sources = 0), count(*) FILTER (WHERE sources > 0) FROM rollback_left;
+SELECT count(*) FILTER (WHERE sources = 0 AND lift_at IS NULL), count(*) FILTER (WHERE sources > 0) FROM rollback_left;
 
 -- name: drop_lookup_index
 -- A bulk load rebuilds the lookup index (004) after its COMMIT: updating an ART index row by row
@@ -266,3 +295,12 @@ DROP INDEX IF EXISTS suppressions_lookup;  -- absent if its last build failed
 
 -- name: create_lookup_index
 CREATE INDEX suppressions_lookup ON suppressions (address);
+
+-- name: interrupted_runs
+-- Runs still `running` when a process opens the store for writing: DuckDB lets one process write
+-- a file at a time, so a run of another process still `running` died (kill -9, a full disk) and
+-- its transaction with it. The runs this process has open ($active) are left alone.
+UPDATE import_runs
+SET status = 'failed', finished_at = $now,
+    error = 'interrupted: the process ended before the run finished; nothing was loaded'
+WHERE status = 'running' AND NOT list_contains($active, run_id);

@@ -41,7 +41,7 @@ FROM suppressions WHERE tenant = $tenant AND lifted_at IS NULL
 ORDER BY channel, address, reason, scope;
 
 -- name: runs
-SELECT run_id, tenant, kind, status, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
+SELECT run_id, tenant, kind, status, dry_run, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
        suppressions_added, suppressions_updated, error
 FROM import_runs WHERE tenant = $tenant ORDER BY started_at DESC;
 
@@ -50,7 +50,7 @@ SELECT * FROM import_runs WHERE run_id = $run_id;
 
 -- name: runs_since
 -- The cross-run report's input: runs of one tenant (or all, $tenant NULL) since a time.
-SELECT run_id, tenant, kind, status, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
+SELECT run_id, tenant, kind, status, dry_run, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
        suppressions_added, suppressions_updated, error, options, summary
 FROM import_runs
 WHERE started_at >= $since AND (CAST($tenant AS VARCHAR) IS NULL OR tenant = $tenant)
@@ -64,5 +64,5 @@ SELECT file, line, value, error, platform, detail FROM quarantine WHERE run_id =
 
 -- name: succeeded_with_hash
 SELECT run_id FROM import_runs
-WHERE tenant = $tenant AND input_hash = $input_hash AND status = 'succeeded' AND NOT coalesce(json_extract(options, '$.dry_run')::BOOLEAN, false)
+WHERE tenant = $tenant AND input_hash = $input_hash AND status = 'succeeded' AND NOT dry_run
 ORDER BY started_at DESC LIMIT 1;

@@ -49,7 +49,8 @@ COPY (
 ) TO :out (FORMAT parquet);
 
 -- name: suppression_counts
-SELECT count(*), coalesce(sum(row_count), 0), count(*) FILTER (WHERE NOT single_file)
+SELECT count(*), coalesce(sum(row_count), 0), count(*) FILTER (WHERE NOT single_file),
+       count(*) FILTER (WHERE NOT time_known)
 FROM read_parquet(:suppressions);
 
 -- name: lineage
@@ -58,7 +59,8 @@ COPY (
     SELECT $tenant AS tenant, r.channel, r.address, r.reason, r.scope, any_value(f.source_sha256) AS source_sha256,
            min(r.source_line) AS first_line, count(*) AS row_count,
            coalesce(min(r.occurred_at), $load_time) AS first_seen_at,
-           coalesce(max(r.occurred_at), $load_time) AS last_seen_at
+           coalesce(max(r.occurred_at), $load_time) AS last_seen_at,
+           count(r.occurred_at) > 0 AS time_known
     FROM rows r
     SEMI JOIN (SELECT channel, address, reason, scope FROM read_parquet(:suppressions) WHERE NOT single_file) m
       ON m.channel = r.channel AND m.address = r.address AND m.reason = r.reason AND m.scope = r.scope
@@ -70,7 +72,8 @@ COPY (
 -- name: no_lineage
 -- Every key was seen in one file: an empty lineage file of the same shape.
 COPY (
-    SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at, last_seen_at
+    SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at, last_seen_at,
+           time_known
     FROM read_parquet(:suppressions) LIMIT 0
 ) TO :out (FORMAT parquet);
 
@@ -108,10 +111,18 @@ COPY (
 ) TO :out (FORMAT parquet);
 
 -- name: warnings
--- Rows kept with their time unknown, and the raw string that could not be used.
+-- Rows kept with their time unknown, and the raw string that could not be used. A row with no time
+-- at all in a file whose other rows have one (an SES notification without `timestamp`) is kept
+-- with its time unknown too, and said (`missing_time`); a file with no times at all (a plain list)
+-- is counted once in the summary instead (`suppressions_time_unknown`).
+-- One warning per input line, however many records the line made.
 COPY (
-    SELECT source_file AS file, source_line AS line, occurred_raw AS value, time_warning AS warning
+    SELECT DISTINCT source_file AS file, source_line AS line, occurred_raw AS value, time_warning AS warning
     FROM rows WHERE error IS NULL AND time_warning IS NOT NULL
+    UNION
+    SELECT r.source_file, r.source_line, NULL, 'missing_time'
+    FROM rows r SEMI JOIN (SELECT DISTINCT file_idx FROM rows WHERE occurred_at IS NOT NULL) t ON t.file_idx = r.file_idx
+    WHERE r.error IS NULL AND r.time_warning IS NULL AND r.occurred_at IS NULL AND r.event IN ('suppression', 'delivered')
     ORDER BY file, line
 ) TO :out (FORMAT parquet);
 
@@ -146,7 +157,7 @@ GROUP BY ALL;
 SELECT channel, reason, scope, count(*) AS n FROM read_parquet(:suppressions) GROUP BY ALL ORDER BY n DESC;
 
 -- name: warning_counts
-SELECT time_warning, count(*) AS n FROM rows WHERE error IS NULL AND time_warning IS NOT NULL GROUP BY ALL;
+SELECT warning, count(*) AS n FROM read_parquet(:warnings) GROUP BY ALL ORDER BY n DESC;
 
 -- name: validation_sample
 -- What Great Expectations audits: a uniform sample of the staged suppressions, in their

@@ -16,8 +16,10 @@ SELECT EXISTS (SELECT 1 FROM erased_addresses WHERE tenant = %(tenant)s);
 
 -- name: derive_status
 -- What the suppressions say for each contact of `status_input` (contact_id, email_key,
--- phone_key): a blocking reason on a channel suppresses that channel; an unsubscribe for
--- marketing (on either channel) takes marketing consent away. Lifted suppressions block nothing.
+-- phone_key): a blocking reason on a channel suppresses that channel; an unsubscribe of any scope
+-- (on either channel) takes marketing consent away: a previous platform's list-scoped one too, as
+-- the new platform has none of its lists (SPEC 2.2; the consent for one mapped list is computed on
+-- read, pipelines/model.py). Lifted suppressions block nothing.
 CREATE TEMP TABLE derived_status ON COMMIT DROP AS
 WITH hits AS (
     SELECT i.contact_id, s.channel, s.reason, s.scope
@@ -33,7 +35,7 @@ WITH hits AS (
 SELECT i.contact_id,
        CASE WHEN bool_or(h.channel = 'email' AND r.blocks_all) THEN 'suppressed' ELSE 'active' END AS email_status,
        CASE WHEN bool_or(h.channel = 'sms' AND r.blocks_all) THEN 'suppressed' ELSE 'active' END AS sms_status,
-       coalesce(bool_or(h.reason = 'unsubscribe' AND h.scope IN ('marketing', 'all')), false) AS unsubscribed
+       coalesce(bool_or(h.reason = 'unsubscribe'), false) AS unsubscribed
 FROM status_input i
 LEFT JOIN hits h ON h.contact_id = i.contact_id
 LEFT JOIN suppression_reasons r ON r.reason = h.reason
@@ -81,9 +83,9 @@ FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
 WHERE c.tenant = %(tenant)s AND d.unsubscribed AND c.marketing_consent <> 'unsubscribed';
 
 -- name: changes_recompute
--- After an explicit lift or a rollback: statuses follow the suppressions both ways; consent is
--- taken away where an unsubscribe remains, and a rolled-back run's own consent changes are undone
--- where nothing else holds them (resubscribe gives consent back in `changes_resubscribe`).
+-- After an explicit lift or a rollback: statuses follow the suppressions both ways, and consent is
+-- what the contact declared unless an unsubscribe remains (resubscribe gives consent back in
+-- `changes_resubscribe`).
 CREATE TEMP TABLE contact_changes ON COMMIT DROP AS
 SELECT c.contact_id, 'email_status' AS field, c.email_status AS old_value, d.email_status AS new_value
 FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
@@ -93,16 +95,13 @@ SELECT c.contact_id, 'sms_status', c.sms_status, d.sms_status
 FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
 WHERE c.tenant = %(tenant)s AND c.sms_status <> d.sms_status
 UNION ALL
-SELECT c.contact_id, 'marketing_consent', c.marketing_consent, 'unsubscribed'
-FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
-WHERE c.tenant = %(tenant)s AND d.unsubscribed AND c.marketing_consent <> 'unsubscribed'
-UNION ALL
-SELECT c.contact_id, 'marketing_consent', c.marketing_consent, (array_agg(e.old_value ORDER BY e.recorded_at DESC))[1]
-FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
-JOIN contact_events e ON e.tenant = c.tenant AND e.contact_id = c.contact_id
-WHERE c.tenant = %(tenant)s AND NOT d.unsubscribed AND e.run_id = %(run_id)s AND e.field = 'marketing_consent'
-  AND c.marketing_consent = 'unsubscribed' AND e.new_value = 'unsubscribed'
-GROUP BY c.contact_id, c.marketing_consent;
+SELECT x.contact_id, 'marketing_consent', x.marketing_consent, x.consent
+FROM (SELECT c.contact_id, c.marketing_consent,
+             CASE WHEN d.unsubscribed THEN 'unsubscribed' ELSE coalesce(c.declared_consent, c.marketing_consent) END
+                 AS consent
+      FROM contacts c JOIN derived_status d ON d.contact_id = c.contact_id
+      WHERE c.tenant = %(tenant)s) x
+WHERE x.marketing_consent <> x.consent;
 
 -- name: changes_resubscribe
 -- Double opt-in confirmed: contacts of the address that lost their consent (or waited for the
@@ -125,6 +124,8 @@ UPDATE contacts c
 SET email_status      = coalesce(x.email_status, c.email_status),
     sms_status        = coalesce(x.sms_status, c.sms_status),
     marketing_consent = coalesce(x.marketing_consent, c.marketing_consent),
+    -- a confirmed double opt-in is the contact's own consent too
+    declared_consent  = CASE WHEN x.marketing_consent = 'subscribed' THEN 'subscribed' ELSE c.declared_consent END,
     updated_at        = %(now)s,
     updated_run_id    = coalesce(%(run_id)s, c.updated_run_id)
 FROM (SELECT contact_id,
@@ -199,30 +200,39 @@ SELECT t.contact_id, t.email, t.phone, t.email_key, t.phone_key, t.attributes,
               OR (t.phone_key LIKE 'hmac:%%' AND c.phone_key IS DISTINCT FROM t.phone_key) THEN 'pending_double_opt_in'
             WHEN t.consent_in IS NOT NULL THEN t.consent_in
             ELSE coalesce(c.marketing_consent, 'unknown') END AS marketing_consent,
+       -- the same without the suppressions: what the contact's own data says
+       CASE WHEN c.declared_consent IN ('unsubscribed', 'pending_double_opt_in') THEN c.declared_consent
+            WHEN (t.email_key LIKE 'hmac:%%' AND c.email_key IS DISTINCT FROM t.email_key)
+              OR (t.phone_key LIKE 'hmac:%%' AND c.phone_key IS DISTINCT FROM t.phone_key) THEN 'pending_double_opt_in'
+            WHEN t.consent_in IS NOT NULL THEN t.consent_in
+            ELSE coalesce(c.declared_consent, 'unknown') END AS declared_consent,
        c.contact_id IS NULL AS is_new,
        c.email AS old_email, c.phone AS old_phone, c.attributes AS old_attributes,
-       c.email_status AS old_email_status, c.sms_status AS old_sms_status, c.marketing_consent AS old_consent
+       c.email_status AS old_email_status, c.sms_status AS old_sms_status, c.marketing_consent AS old_consent,
+       c.declared_consent AS old_declared
 FROM stage_contacts t
 JOIN derived_status d ON d.contact_id = t.contact_id
 LEFT JOIN contacts c ON c.tenant = %(tenant)s AND c.contact_id = t.contact_id;
 
 -- name: insert_contacts
 INSERT INTO contacts (tenant, contact_id, email, phone, email_key, phone_key, email_status, sms_status,
-                      marketing_consent, attributes, created_at, updated_at, created_run_id, updated_run_id)
+                      marketing_consent, declared_consent, attributes, created_at, updated_at, created_run_id,
+                      updated_run_id)
 SELECT %(tenant)s, contact_id, email, phone, email_key, phone_key, email_status, sms_status,
-       marketing_consent, attributes, %(now)s, %(now)s, %(run_id)s, %(run_id)s
+       marketing_consent, declared_consent, attributes, %(now)s, %(now)s, %(run_id)s, %(run_id)s
 FROM contact_plan WHERE is_new;
 
 -- name: update_contacts
 UPDATE contacts c
 SET email = p.email, phone = p.phone, email_key = p.email_key, phone_key = p.phone_key,
     email_status = p.email_status, sms_status = p.sms_status, marketing_consent = p.marketing_consent,
-    attributes = p.attributes, updated_at = %(now)s, updated_run_id = %(run_id)s
+    declared_consent = p.declared_consent, attributes = p.attributes, updated_at = %(now)s, updated_run_id = %(run_id)s
 FROM contact_plan p
 WHERE c.tenant = %(tenant)s AND c.contact_id = p.contact_id AND NOT p.is_new
   AND (p.email IS DISTINCT FROM p.old_email OR p.phone IS DISTINCT FROM p.old_phone
        OR p.attributes IS DISTINCT FROM p.old_attributes OR p.email_status <> p.old_email_status
-       OR p.sms_status <> p.old_sms_status OR p.marketing_consent <> p.old_consent);
+       OR p.sms_status <> p.old_sms_status OR p.marketing_consent <> p.old_consent
+       OR p.declared_consent IS DISTINCT FROM p.old_declared);
 
 -- name: contact_plan_events
 INSERT INTO contact_events (tenant, contact_id, field, old_value, new_value, run_id, recorded_at, detail)
@@ -244,7 +254,8 @@ SELECT count(*) FILTER (WHERE is_new),
        count(*) FILTER (WHERE NOT is_new AND (email IS DISTINCT FROM old_email OR phone IS DISTINCT FROM old_phone
                                               OR attributes IS DISTINCT FROM old_attributes
                                               OR email_status <> old_email_status OR sms_status <> old_sms_status
-                                              OR marketing_consent <> old_consent)),
+                                              OR marketing_consent <> old_consent
+                                              OR declared_consent IS DISTINCT FROM old_declared)),
        count(*) FILTER (WHERE is_new AND (email_status = 'suppressed' OR sms_status = 'suppressed'
                                           OR marketing_consent IN ('unsubscribed', 'pending_double_opt_in'))),
        count(*) FILTER (WHERE marketing_consent = 'pending_double_opt_in' AND (is_new OR old_consent <> marketing_consent))
@@ -412,3 +423,33 @@ DELETE FROM tenant_settings WHERE tenant = %(tenant)s AND key = %(key)s;
 
 -- name: insert_setting
 INSERT INTO tenant_settings (tenant, key, value, updated_at) VALUES (%(tenant)s, %(key)s, %(value)s, %(now)s);
+
+-- name: contact_unsubscribes
+-- Each contact's active unsubscribes (either channel) with its declared consent: what its consent
+-- for one list (`--list`) is computed from (pipelines/model.py `list_consent`).
+SELECT c.contact_id AS id, c.declared_consent, s.scope
+FROM contacts c JOIN suppressions s
+  ON s.tenant = c.tenant AND s.channel = 'email' AND s.address = c.email_key
+WHERE c.tenant = %(tenant)s AND s.reason = 'unsubscribe' AND s.lifted_at IS NULL
+UNION ALL
+SELECT c.contact_id, c.declared_consent, s.scope
+FROM contacts c JOIN suppressions s
+  ON s.tenant = c.tenant AND s.channel = 'sms' AND s.address = c.phone_key
+WHERE c.tenant = %(tenant)s AND s.reason = 'unsubscribe' AND s.lifted_at IS NULL;
+
+-- name: list_mappings
+SELECT previous_list, new_list FROM list_mappings WHERE tenant = %(tenant)s ORDER BY previous_list;
+
+-- name: list_scopes
+-- The previous lists this tenant's suppressions name, with how many active ones each.
+SELECT scope AS previous_list, channel, count(*) AS suppressions
+FROM suppressions
+WHERE tenant = %(tenant)s AND scope LIKE 'list:%%' AND lifted_at IS NULL
+GROUP BY scope, channel ORDER BY scope, channel;
+
+-- name: delete_list_mapping
+DELETE FROM list_mappings WHERE tenant = %(tenant)s AND previous_list = %(previous_list)s;
+
+-- name: insert_list_mapping
+INSERT INTO list_mappings (tenant, previous_list, new_list, updated_at)
+VALUES (%(tenant)s, %(previous_list)s, %(new_list)s, %(now)s);

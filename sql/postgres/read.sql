@@ -52,7 +52,7 @@ ORDER BY channel COLLATE "C", CASE WHEN address LIKE 'hmac:%%' THEN NULL ELSE ad
          reason COLLATE "C", scope COLLATE "C";
 
 -- name: runs
-SELECT run_id, tenant, kind, status, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
+SELECT run_id, tenant, kind, status, dry_run, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
        suppressions_added, suppressions_updated, error
 FROM import_runs WHERE tenant = %(tenant)s ORDER BY started_at DESC;
 
@@ -61,7 +61,7 @@ SELECT * FROM import_runs WHERE run_id = %(run_id)s;
 
 -- name: runs_since
 -- The cross-run report's input: runs of one tenant (or all, tenant NULL) since a time.
-SELECT run_id, tenant, kind, status, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
+SELECT run_id, tenant, kind, status, dry_run, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
        suppressions_added, suppressions_updated, error, options, summary
 FROM import_runs
 WHERE started_at >= %(since)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
@@ -75,6 +75,5 @@ SELECT file, line, value, error, platform, detail FROM quarantine WHERE run_id =
 
 -- name: succeeded_with_hash
 SELECT run_id FROM import_runs
-WHERE tenant = %(tenant)s AND input_hash = %(input_hash)s AND status = 'succeeded'
-  AND NOT coalesce((options ->> 'dry_run')::boolean, false)
+WHERE tenant = %(tenant)s AND input_hash = %(input_hash)s AND status = 'succeeded' AND NOT dry_run
 ORDER BY started_at DESC LIMIT 1;

@@ -135,6 +135,7 @@ def _export_keys(path: Path) -> set[tuple]:
 # End to end
 
 
+@pytest.mark.slow
 def test_loads_samples_and_second_run_is_skipped(migration_dag, sample_files, store_path, tmp_path):
     from pipelines.ingest import IngestRequest, ingest
     from pipelines.store import open_store
@@ -387,14 +388,15 @@ def test_store_from_env_when_airflow_is_missing(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(("url", "shown"), [
-    ("postgresql://u:s3cret@db:5432/supp?sslmode=require", "postgresql://u:***@db:5432/supp?sslmode=require"),
-    ("postgresql://u@db/supp?password=s3cret&sslmode=require", "postgresql://u@db/supp?password=***&sslmode=require"),
+    ("postgresql://u:s3cret@db:5432/supp?sslmode=require", "postgresql://***@db:5432/supp?sslmode=require"),
+    ("postgresql://u@db/supp?password=s3cret&sslmode=require", "postgresql://***@db/supp?password=***&sslmode=require"),
     ("postgresql://db/supp?sslmode=require&PassWord=s3cret", "postgresql://db/supp?sslmode=require&PassWord=***"),
-    ("postgresql://u:s3cret@db/supp?sslpassword=s3cret", "postgresql://u:***@db/supp?sslpassword=***"),
+    ("postgresql://u:s3cret@db/supp?sslpassword=s3cret", "postgresql://***@db/supp?sslpassword=***"),
+    ("postgresql://u:a#b?c/d e@f%zz@db/supp", "postgresql://***@db/supp"),
     ("/data/suppressions.duckdb", "/data/suppressions.duckdb"),
 ])
 def test_describe_store_hides_every_password(url, shown):
-    from pipelines.store.postgres_store import redact
+    from pipelines.redact import redact
 
     assert airflow_tasks.describe_store(url) == redact(url) == shown
 

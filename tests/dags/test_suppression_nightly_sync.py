@@ -119,6 +119,7 @@ def test_dag_shape(sync_dag):
     assert all(t.retries >= 1 for t in sync_dag.tasks)
 
 
+@pytest.mark.slow
 def test_two_nights_end_to_end(sync_dag, apis, world):
     apis.fail("/v3/suppression/bounces", 429, headers={"Retry-After": "0"})
     apis.fail("/3.0/lists/", 503)
@@ -306,7 +307,7 @@ def test_the_store_must_stay_the_one_the_run_started_with(world, monkeypatch, ca
     monkeypatch.setenv("SUPPRESSION_STORE", "postgresql://sync:s3cret-pw@db:5432/supp?sslmode=require")
     with caplog.at_level(logging.INFO, logger="pipelines.airflow_tasks"):
         ref = airflow_tasks.store_reference()
-    assert ref == {"store": "postgresql://sync:***@db:5432/supp?sslmode=require", "origin": "$SUPPRESSION_STORE"}
+    assert ref == {"store": "postgresql://***@db:5432/supp?sslmode=require", "origin": "$SUPPRESSION_STORE"}
     assert "from $SUPPRESSION_STORE" in caplog.text and "s3cret-pw" not in caplog.text + json.dumps(ref)
     assert airflow_tasks.store_url_for_airflow(expected=ref).endswith("@db:5432/supp?sslmode=require")
 

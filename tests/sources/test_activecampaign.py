@@ -74,10 +74,11 @@ def test_api_contacts_string_counters_and_zero_dates(cli):
     assert reasons(rows, "soft.three@example.org") == [("soft_bounce", "all")]
     assert reasons(rows, "both@example.net") == [("hard_bounce", "all"), ("soft_bounce", "all")]
     assert "fine@example.com" not in rows and "deleted.contact@example.net" not in rows
-    # bounced_date 0000-00-00: the time is unknown, which is no warning and costs nothing.
+    # bounced_date 0000-00-00: the time is unknown, which costs nothing but is counted (the file has
+    # times elsewhere), with its line.
     assert reasons(rows, "zero.date@example.com") == [("hard_bounce", "all")]
     assert time_unknown(rows["zero.date@example.com"][0], s)
-    assert s["time_warnings"] == {}
+    assert s["time_warnings"] == {"missing_time": 1}
     assert rejects(cli, s["run_id"]) == [
         (6, "not-an-address", "missing_at", "bounced_hard=2"),
         (7, "odd.counter@example.org", "unknown_status", "bounced_soft=n/a"),  # a counter that is no number

@@ -158,6 +158,49 @@ def test_contact_export_blacklisted_flags_per_channel(cli):
     assert s["time_warnings"] == {}
 
 
+def test_sms_numbers_without_their_plus_are_international(cli, tmp_path):
+    # Brevo writes the SMS attribute as the country code and number, digits only.
+    path = tmp_path / "contacts_export.csv"
+    path.write_text(
+        "EMAIL;SMS;EMAIL_BLACKLISTED;SMS_BLACKLISTED;MODIFIED_TIME\n"
+        ";33612345678;No;Yes;13-04-2022 10:00\n"  # FR
+        ";447700900123;No;Yes;13-04-2022 10:00\n"  # GB
+        ";14155550100;No;Yes;13-04-2022 10:00\n"  # US
+        ";44 7700 900456;No;Yes;13-04-2022 10:00\n"  # spaced
+        ";+33611111111;No;Yes;13-04-2022 10:00\n"  # already with its +
+        ";0033622222222;No;Yes;13-04-2022 10:00\n"  # 00: international prefix of the default region
+        ";0633333333;No;Yes;13-04-2022 10:00\n"  # national: no country code starts with 0
+        ";12345;No;Yes;13-04-2022 10:00\n"  # too short for any country
+        ";4915112345678;No;No;13-04-2022 10:00\n"  # not blocklisted: nothing
+    )
+    s = ingest(cli, "--default-region", "FR", path)
+    (f,) = s["files"]
+    assert (f["rows_read"], f["rows_rejected"], f["rows_ignored"]) == (9, 1, 1)
+    rows = exported(cli)
+    assert sorted(address for channel, address in rows if channel == "sms") == [
+        "+14155550100", "+33611111111", "+33612345678", "+33622222222", "+33633333333",
+        "+447700900123", "+447700900456",
+    ]
+    assert reasons(rows, "+447700900123", "sms") == [("unsubscribe", "marketing")]
+    assert rows[("sms", "+33612345678")][0]["detail"] == "SMS_BLACKLISTED: Yes"
+    assert rejects(cli, s["run_id"]) == [(9, "+12345", "invalid_phone")]
+
+
+def test_api_contact_sms_number_without_its_plus(cli, tmp_path):
+    path = tmp_path / "contacts.json"
+    path.write_text(json.dumps({"contacts": [
+        {"email": "api.sms1@example.com", "emailBlacklisted": False, "smsBlacklisted": True,
+         "modifiedAt": "2024-02-01T10:00:00.000+02:00", "attributes": {"SMS": "447700900789"}},
+        {"email": "api.sms2@example.com", "emailBlacklisted": False, "smsBlacklisted": True,
+         "modifiedAt": "2024-02-01T10:00:00.000+02:00", "attributes": {"SMS": "14155550123"}},
+    ], "count": 2}))
+    s = ingest(cli, path)  # no default region: the country code is in the number
+    assert s["rows_rejected"] == 0
+    rows = exported(cli)
+    assert reasons(rows, "+447700900789", "sms") == [("unsubscribe", "marketing")]
+    assert reasons(rows, "+14155550123", "sms") == [("unsubscribe", "marketing")]
+
+
 def test_contact_export_with_only_ambiguous_dates_keeps_the_rows_without_times(cli, tmp_path):
     path = tmp_path / "contacts.csv"
     path.write_text("EMAIL;FIRSTNAME;EMAIL_BLACKLISTED;MODIFIED_TIME\n"

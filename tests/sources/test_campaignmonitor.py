@@ -3,6 +3,8 @@
 adapter and mapped to reasons, scopes and lines."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import polars as pl
@@ -90,7 +92,10 @@ def test_list_state_csv_scopes_unsubscribes_to_the_list_in_the_file_name(tmp_pat
     rows = by_line(out)
     assert (rows[2]["reason"], rows[2]["scope"]) == ("unsubscribe", f"list:{LIST_ID}")
     assert (rows[3]["reason"], rows[3]["scope"]) == ("hard_bounce", None)
-    assert rows[4]["reason"] == "manual"  # Deleted by the customer
+    # Deleted from the list by the account: an unsubscribe from that list, not a block.
+    assert (rows[4]["reason"], rows[4]["scope"], rows[4]["detail"]) == (
+        "unsubscribe", f"list:{LIST_ID}", f"Deleted; list {LIST_ID}",
+    )
     assert (rows[5]["event"], rows[5]["reason"]) == ("ignored", None)  # Active
     assert (rows[6]["raw_address"], rows[6]["reason"], rows[6]["status"]) == (
         "  Trailing.Space@Example.com  ", "unsubscribe", "Unsubscribed",
@@ -137,6 +142,35 @@ def test_bounced_subscribers_take_state_changed_date_and_list_id_column(tmp_path
     assert out["occurred_raw"].to_list() == ["2010-10-25 13:11:00", "2010-10-26 13:11:00"]
     assert out["reason"].to_list() == ["hard_bounce", "unsubscribe"]
     assert out["scope"].to_list() == [None, "list:abc123"]
+
+
+def test_deleted_subscribers_are_unsubscribed_from_their_list_through_the_cli(cli, tmp_path):
+    # lists/{id}/deleted.json saved without the list id in its name or content: marketing-wide.
+    deleted_page = tmp_path / "deleted.json"
+    deleted_page.write_text(json.dumps({"Results": [
+        {"EmailAddress": "removed@example.org", "Name": "Removed", "Date": "2024-03-10 09:00:00",
+         "State": "Deleted", "CustomFields": [], "ReadsEmailWith": ""},
+        {"EmailAddress": "removed.too@example.com", "Name": "Removed Too", "Date": "2024-03-11 09:00:00",
+         "State": "Deleted ", "CustomFields": [], "ReadsEmailWith": ""},
+    ], "PageNumber": 1, "NumberOfPages": 1}))
+    result = cli("ingest", "--tenant", "t", "--json", "--max-reject-rate", "0.5",
+                 DIR / f"list_{LIST_ID}_states.csv", deleted_page)
+    assert result.code == 0, result.stderr
+    assert [(f["platform"], f["kind"]) for f in result.json()["files"]] == [("campaignmonitor", "list_states")] * 2
+    rows = {r["address"]: r for r in csv.DictReader(io.StringIO(cli("export", "--tenant", "t").stdout))}
+    got = {a: (rows[a]["reason"], rows[a]["scope"], rows[a]["detail"])
+           for a in ("deleted.one@example.net", "removed@example.org", "removed.too@example.com")}
+    assert got == {
+        "deleted.one@example.net": ("unsubscribe", f"list:{LIST_ID}", f"Deleted; list {LIST_ID}"),
+        "removed@example.org": ("unsubscribe", "marketing", "Deleted"),
+        "removed.too@example.com": ("unsubscribe", "marketing", "Deleted"),
+    }
+    assert rows["deleted.one@example.net"]["first_seen_at"].startswith("2024-03-03T11:00:00")
+    # SPEC 2.2: an unmapped list unsubscribe keeps all marketing away, and transactional mail goes.
+    for purpose, blocked in (("marketing", True), ("transactional", False)):
+        checked = cli("check", "--tenant", "t", "--purpose", purpose, "--json", "deleted.one@example.net")
+        assert checked.code == 0, checked.stderr
+        assert [r["suppressed"] for r in checked.json()] == [blocked], purpose
 
 
 def test_postmark_dump_is_not_campaign_monitor(tmp_path):

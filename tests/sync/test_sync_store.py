@@ -49,6 +49,7 @@ def night(sources, store, now):
     return {r["source"]: r for r in reports}
 
 
+@pytest.mark.slow
 def test_two_nights_every_platform_then_a_rerun_adds_nothing(apis, sources_file, store):
     sources = load_sources(sources_file)
     apis.fail("/v3/suppression/bounces", 429, headers={"Retry-After": "0"})

@@ -1,60 +1,36 @@
-"""One import run, end to end: read, detect, normalize, quarantine, validate, dedupe, load.
+"""One suppressions import run, end to end: plan the files (read, detect), normalize them in
+batches, stage (dedupe, count), validate, load.
 
-The CLI, the DAGs and the tests all call `ingest()`. Each file is streamed in batches through the
-adapter and the normalizer into Parquet parts; an in-memory DuckDB then dedupes them and counts;
-the store merges the staged result in one transaction.
+The CLI, the DAGs, the sync and the tests all call `ingest()`. Each file is streamed in batches
+through its adapter and the normalizer into Parquet parts (`pipelines.run.read`); an in-memory
+DuckDB then dedupes them and counts (`pipelines.run.stage`); GX audits a sample; the store merges
+the staged result in one transaction. The run returns its summary; its callers write the report.
 """
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
-import logging
 import tempfile
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import phonenumbers
 import polars as pl
 
-from pipelines import sources
-from pipelines.errors import (
-    DataRefused,
-    Interrupted,
-    PipelineError,
-    UsageError,
-    UserError,
-    first_line,
-    interrupted_text,
-)
+from pipelines import platforms
+from pipelines.errors import DataRefused, UsageError
 from pipelines.model import MAPPED_SCHEMA, REASONS, check_tenant
 from pipelines.normalize.records import FileContext, normalize_batch
 from pipelines.normalize.timestamps import slash_order
+from pipelines.platforms.base import MapOptions, Probe
 from pipelines.readers import InputFile, iter_inputs, read_table
+from pipelines.run.read import UNREADABLE, in_batches, unreadable, write_part
+from pipelines.run.record import input_hash, record_failure
+from pipelines.run.stage import VALIDATION_SAMPLE, stage_suppressions
 from pipelines.settings import DEFAULT_MAX_REJECT_RATE
-from pipelines.sources.base import MapOptions, Probe
-from pipelines.store import Stage, Store, open_store
-from pipelines.store.base import connect_duckdb, new_run_id, sql_statements, utcnow
+from pipelines.store import Store, open_store
+from pipelines.store.clock import new_run_id, utcnow
 from pipelines.validate import preload, validate_suites
-
-log = logging.getLogger(__name__)
-
-BATCH_ROWS = 500_000  # rows normalized at once; NORMALIZE_THREADS batches are in flight
-# GX audits a uniform sample of about this many staged rows (all of them below it): its pandas path
-# needs the batch in memory, and the guarantees that must hold for every row (one row per key,
-# known reasons, normalized addresses) come from how the batch is built, not from the audit.
-VALIDATION_SAMPLE = 200_000
-# Up to this many distinct `detail` texts, staging carries them as an enum (sql/duckdb/stage.sql).
-DETAIL_ENUM_MAX = 65_536
-STAGING_MEMORY = "1500MB"
-# Parts are written once and read back by the staging DuckDB moments later: fast beats small, and
-# nothing filters on their statistics.
-PART_COMPRESSION = "uncompressed"
-NORMALIZE_THREADS = 2
-EXAMPLES_PER_ERROR = 5
 
 Progress = Callable[[str, int], None]  # (what, rows done so far)
 
@@ -75,8 +51,8 @@ class IngestRequest:
     # pulled nothing: no paths is then a run with no rows that still moves the watermark.
     watermarks: dict[str, str] | None = None
 
-    def adapter(self) -> sources.Adapter | None:
-        from pipelines.sources.mapping import MappingAdapter
+    def adapter(self) -> platforms.Adapter | None:
+        from pipelines.platforms.mapping import MappingAdapter
 
         return MappingAdapter.from_file(self.mapping) if self.mapping else None
 
@@ -93,7 +69,7 @@ class IngestRequest:
         if self.mapping and self.platform != "auto":
             raise UsageError("--mapping describes the platform itself; leave --platform out")
         if self.platform != "auto":
-            sources.get(self.platform)
+            platforms.adapter(self.platform)
 
     def options(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("tenant", "paths", "duplicates")}
@@ -104,24 +80,23 @@ class PlannedFile:
     source: InputFile
     table: object
     probe: Probe
-    adapter: sources.Adapter
-    match: sources.Match
+    adapter: platforms.Adapter
+    match: platforms.Match
     info: dict = field(default_factory=dict)
 
 
-def _input_hash(req: IngestRequest, inputs: list[InputFile], custom: sources.Adapter | None) -> str:
-    basis = {
+def _input_hash(req: IngestRequest, inputs: list[InputFile], custom: platforms.Adapter | None) -> str:
+    return input_hash({
         "mapping": custom.fingerprint() if custom is not None else None,
         "tenant": req.tenant,
         "files": sorted(f.sha256 for f in inputs),
         "platform": req.platform,
         "reason": req.reason,
         "default_region": (req.default_region or "").upper(),
-    }
-    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+    })
 
 
-def plan_files(req: IngestRequest, workdir: Path, custom: sources.Adapter | None = None) -> list[PlannedFile]:
+def plan_files(req: IngestRequest, workdir: Path, custom: platforms.Adapter | None = None) -> list[PlannedFile]:
     """Open every input and decide its platform; refuses files that match nothing."""
     planned = []
     seen: dict[str, str] = {}
@@ -132,7 +107,7 @@ def plan_files(req: IngestRequest, workdir: Path, custom: sources.Adapter | None
         seen[source.sha256] = source.display
         table = read_table(source)
         probe = Probe.of(table)
-        found = sources.detect(probe, req.platform, only=custom)
+        found = platforms.detect(probe, req.platform, only=custom)
         if found is None:
             cols = ", ".join(table.columns[:8])
             what = (
@@ -155,16 +130,14 @@ def plan_files(req: IngestRequest, workdir: Path, custom: sources.Adapter | None
 def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: int, now, progress: Progress | None,
                     done: int) -> tuple[list[Path], int]:
     opts = MapOptions(reason=req.reason, default_region=req.default_region)
-    # A file Polars cannot parse to its end (hostile or broken) is refused, naming it.
-    unreadable = (pl.exceptions.PolarsError, pl.exceptions.PanicException)
     mapped = pf.adapter.map(pf.table.frame, pf.probe, pf.match, opts)
     try:
         sample_times = pf.adapter.map(pf.table.sample.lazy(), pf.probe, pf.match, opts).collect()["occurred_raw"]
         order = None
         if sample_times.drop_nulls().str.contains(r"^\s*\d{1,2}[/-]\d{1,2}[/-]\d{2,4}").any():
             order = slash_order(mapped, "occurred_raw")
-    except unreadable as exc:
-        raise DataRefused(f"{pf.source.display}: cannot be read ({first_line(exc)})") from None
+    except UNREADABLE as exc:
+        raise unreadable(pf.source.display, exc) from None
     ctx = FileContext(
         tenant=req.tenant, platform=pf.adapter.name, kind=pf.match.kind, file=pf.source.display, file_idx=index,
         sha256=pf.source.sha256, default_region=req.default_region, now=now, slash_order=order,
@@ -173,42 +146,23 @@ def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: i
     # Whether every input line made exactly one record: staging then counts rows without DISTINCT.
     # Batches follow the file's order, so a line's records can only straddle two neighbours.
     one_per_line, last_line = True, 0
-    # The file's mapped rows stream in bounded batches (Polars parses ahead), normalized on
-    # NORMALIZE_THREADS threads (Polars releases the GIL): the Python-side work on distinct values
-    # (IDNA, phones) needs eager batches.
-    batches = iter(mapped.collect_batches(chunk_size=BATCH_ROWS))
-    running: deque = deque()
-    with ThreadPoolExecutor(NORMALIZE_THREADS, thread_name_prefix="normalize") as pool:
-        for n in itertools.count():
-            try:
-                batch = next(batches, None)
-            except unreadable as exc:
-                raise DataRefused(f"{pf.source.display}: cannot be read ({first_line(exc)})") from None
-            if batch is not None:
-                part = workdir / f"part_{index:04d}_{n:05d}.parquet"
-                running.append(pool.submit(_normalize_part, batch, ctx, part))
-                parts.append(part)
-            while running and (batch is None or len(running) >= NORMALIZE_THREADS):
-                try:
-                    rows, lines = running.popleft().result()
-                except unreadable as exc:
-                    raise DataRefused(f"{pf.source.display}: cannot be read ({first_line(exc)})") from None
-                if one_per_line and lines is not None:
-                    lo, hi, distinct, nulls, records = lines
-                    one_per_line = distinct == records and not nulls and lo > last_line
-                    last_line = hi
-                done += rows
-                if progress:
-                    progress(f"normalizing {pf.source.name}", done)
-            if batch is None:
-                break
+    for part, rows, lines in in_batches(mapped, partial(_normalize_part, ctx=ctx), workdir / f"part_{index:04d}",
+                                        pf.source.display):
+        parts.append(part)
+        if one_per_line and lines is not None:
+            lo, hi, distinct, nulls, records = lines
+            one_per_line = distinct == records and not nulls and lo > last_line
+            last_line = hi
+        done += rows
+        if progress:
+            progress(f"normalizing {pf.source.name}", done)
     pf.info["one_record_per_line"] = one_per_line
     return parts, done
 
 
-def _normalize_part(batch: pl.DataFrame, ctx: FileContext, part: Path) -> tuple[int, tuple | None]:
-    """Normalize one batch into a Parquet part; returns its input rows and its line facts
-    (lowest, highest, distinct line numbers, null lines, records; None for no records)."""
+def _normalize_part(batch: pl.DataFrame, part: Path, ctx: FileContext) -> tuple | None:
+    """Normalize one batch into a Parquet part; returns its line facts (lowest, highest, distinct
+    line numbers, null lines, records; None for no records)."""
     out = normalize_batch(batch, ctx)
     line = pl.col("source_line")
     lines = None
@@ -220,29 +174,13 @@ def _normalize_part(batch: pl.DataFrame, ctx: FileContext, part: Path) -> tuple[
     out = out.with_columns(
         pl.when(pl.col("error").is_not_null()).then(pl.col(c)).alias(c) for c in ("raw_address", "status")
     ).with_columns(pl.when(pl.col("time_warning").is_not_null()).then(pl.col("occurred_raw")).alias("occurred_raw"))
-    out.write_parquet(part, compression=PART_COMPRESSION, statistics=False)
-    return batch.height, lines
+    write_part(out, part)
+    return lines
 
 
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: Path, now) -> tuple[Stage, dict]:
-    """Dedupe and count the normalized parts with an in-memory DuckDB (SQL in sql/duckdb/stage.sql)."""
-    q = sql_statements("duckdb", "stage")
-
-    def sql(name: str, **paths) -> str:
-        text = q[name]
-        for key, value in paths.items():
-            items = value if isinstance(value, list) else [value]
-            literal = ", ".join(_literal(v) for v in items)
-            text = text.replace(f":{key}", f"[{literal}]" if isinstance(value, list) else literal)
-        return text
-
-    stage = Stage(*(workdir / f"stage_{n}.parquet"
-                    for n in ("suppressions", "lineage", "evidence", "rejects", "warnings")))
-    files = pl.DataFrame(
+def _file_table(planned: list[PlannedFile]) -> pl.DataFrame:
+    """The run's input files, as staging joins them (`files` in sql/duckdb/stage.sql)."""
+    return pl.DataFrame(
         {
             "file_idx": list(range(len(planned))),
             "source_file": [p.source.display for p in planned],
@@ -254,81 +192,18 @@ def _stage(parts: list[Path], planned: list[PlannedFile], tenant: str, workdir: 
         },
         schema_overrides={"file_idx": pl.Int32, "sha_rank": pl.Int32, "one_record_per_line": pl.Boolean},
     )
-    spill = workdir / "duckdb_spill"
-    # Polars is done by now: staging may take more memory than the store's default.
-    con = connect_duckdb(memory_limit=STAGING_MEMORY, temp_directory=str(spill))
-    try:
-        con.register("files", files.to_arrow())
-        con.execute(sql("rows_view", parts=parts))
-        details = con.execute(q["distinct_details"]).fetchall()[0][0]
-        con.execute(q["detail_enum" if 0 < details <= DETAIL_ENUM_MAX else "detail_text"])
-        params = {"tenant": tenant, "load_time": now}
-        con.execute(sql("suppressions", out=stage.suppressions), params)
-        staged, suppression_rows, multi, time_unknown = con.execute(
-            sql("suppression_counts", suppressions=stage.suppressions)).fetchall()[0]
-        if multi:
-            con.execute(sql("lineage", suppressions=stage.suppressions, out=stage.lineage), params)
-        else:
-            con.execute(sql("no_lineage", suppressions=stage.suppressions, out=stage.lineage))
-        con.execute(sql("evidence", out=stage.evidence), {"tenant": tenant})
-        con.execute(sql("rejects", out=stage.rejects))
-        con.execute(sql("warnings", out=stage.warnings))
-        per_file = {planned[r[0]].source.display: {"rows_read": r[1], "rows_rejected": r[2], "rows_ignored": r[3]}
-                    for r in con.execute(q["file_counts"]).fetchall()}
-        by_reason = [dict(zip(("channel", "reason", "scope", "count"), r, strict=False))
-                     for r in con.execute(sql("reason_counts", suppressions=stage.suppressions)).fetchall()]
-        warnings = dict(con.execute(sql("warning_counts", warnings=stage.warnings)).fetchall())
-        evidence = dict(con.execute(q["evidence_counts"]).fetchall())
-        rejects = pl.read_parquet(stage.rejects, glob=False)
-        warning_examples = (pl.read_parquet(stage.warnings, glob=False).group_by("warning", maintain_order=True)
-                            .agg(pl.struct("file", "line", "value").head(EXAMPLES_PER_ERROR).alias("examples")))
-        # Bernoulli sampling is one parallel pass; a reservoir of a fixed size is a slow serial one.
-        percent = 100.0 if staged <= VALIDATION_SAMPLE else 100.0 * VALIDATION_SAMPLE / staged
-        sample = con.sql(
-            sql("validation_sample", suppressions=stage.suppressions).replace(":percent", f"{percent:.6f}")
-        ).to_arrow_table()
-    finally:
-        con.close()
-    by_error = rejects.group_by("error").agg(pl.len().alias("count"), pl.struct("file", "line", "value").head(EXAMPLES_PER_ERROR).alias("examples")).sort("count", descending=True)
-    return stage, {
-        "per_file": per_file,
-        "by_reason": by_reason,
-        "time_warnings": warnings,
-        "time_warning_examples": {r["warning"]: r["examples"] for r in warning_examples.iter_rows(named=True)},
-        "suppression_rows": int(suppression_rows),
-        "suppressions_in_run": int(staged),
-        "suppressions_time_unknown": int(time_unknown),
-        "deliveries": int(evidence.get("delivered", 0)),
-        "soft_bounce_events": int(evidence.get("soft_bounce", 0) + evidence.get("soft_bounce_count", 0)),
-        "rejects_by_error": {r["error"]: r["count"] for r in by_error.iter_rows(named=True)},
-        "reject_examples": {r["error"]: r["examples"] for r in by_error.iter_rows(named=True)},
-        "validation_sample": pl.from_arrow(sample),
-        "rejects": rejects,
-    }
 
 
-def ingest(req: IngestRequest, store: Store | str | None = None, progress: Progress | None = None,
-           report_dir: str | Path | None = None) -> dict:
-    """Run one import. Returns the run summary; raises UserError/DataRefused for refused input.
-
-    Every recorded run, refused ones included, gets its report (`pipelines.report`) in `report_dir`
-    (default `$SUPPRESSION_REPORTS_DIR/<run_id>/`, else `./reports/<run_id>/`), named in the
-    summary as `report`; a report that cannot be written is logged, never a failed run.
-    """
-    from pipelines.report import report_after_ingest
-
+def ingest(req: IngestRequest, store: Store | str | None = None, progress: Progress | None = None) -> dict:
+    """Run one import. Returns the run summary; raises UserError/DataRefused for refused input
+    (a recorded run's summary goes with it as `exc.summary`). Writes no report: its callers (the
+    CLI, the DAG, the sync) do, with `pipelines.report.with_report`."""
     req.check()
     own_store = not isinstance(store, Store)
     st = open_store(store) if own_store else store
     try:
-        try:
-            with tempfile.TemporaryDirectory(prefix="suppress-") as tmp:
-                summary = _ingest(req, st, Path(tmp), progress)
-        except UserError as exc:
-            if getattr(exc, "summary", None):  # the run was recorded: its report says why it failed
-                report_after_ingest(st, exc.summary, report_dir)
-            raise
-        return report_after_ingest(st, summary, report_dir)
+        with tempfile.TemporaryDirectory(prefix="suppress-") as tmp:
+            return _ingest(req, st, Path(tmp), progress)
     finally:
         if own_store:
             st.close()
@@ -341,22 +216,22 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
     inputs_dir.mkdir()
     custom = req.adapter()
     planned = plan_files(req, inputs_dir, custom)
-    input_hash = _input_hash(req, [p.source for p in planned], custom)
+    digest = _input_hash(req, [p.source for p in planned], custom)
     files = [
         {"path": p.source.display, "sha256": p.source.sha256, "platform": p.adapter.name, "kind": p.match.kind,
          "detected_why": p.match.why, "encoding": p.source.encoding,
          "invalid_sequences": p.source.invalid_sequences}
         for p in planned
     ]
-    summary: dict = {"run_id": run_id, "tenant": req.tenant, "dry_run": req.dry_run, "input_hash": input_hash,
+    summary: dict = {"run_id": run_id, "tenant": req.tenant, "dry_run": req.dry_run, "input_hash": digest,
                      "started_at": now.isoformat(), "files": files}
     if req.duplicates:
         summary["duplicate_files"] = dict(req.duplicates)
 
     # Begun (on PostgreSQL: the tenant's lock taken) before asking whether the same input was
     # loaded: an identical run that started first and holds the lock is then seen as done.
-    store.begin_run(run_id, req.tenant, "ingest", input_hash, req.options())
-    previous = store.find_succeeded_run(req.tenant, input_hash)
+    store.begin_run(run_id, req.tenant, "ingest", digest, req.options())
+    previous = store.find_succeeded_run(req.tenant, digest)
     if previous and not req.force and planned:
         summary.update(status="skipped", skipped_because=previous, rows_read=0, rows_accepted=0, rows_rejected=0,
                        suppressions_added=0, suppressions_updated=0,
@@ -383,9 +258,9 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
             parts = [_empty_part(req, workdir, now)]
         if progress:
             progress("deduplicating", done)
-        stage, facts = _stage(parts, planned, req.tenant, workdir, now)
-        for f in files:
-            f.update(facts["per_file"].get(f["path"], {"rows_read": 0, "rows_rejected": 0, "rows_ignored": 0}))
+        stage, facts = stage_suppressions(parts, _file_table(planned), req.tenant, workdir, now)
+        for i, f in enumerate(files):
+            f.update(facts["per_file"].get(i, {"rows_read": 0, "rows_rejected": 0, "rows_ignored": 0}))
         rows_read = sum(f["rows_read"] for f in files)
         rows_rejected = sum(f["rows_rejected"] for f in files)
         summary.update(
@@ -435,27 +310,8 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
         summary.update(counts.summary())
         return summary
     except BaseException as exc:
-        summary["status"] = "failed"
-        summary["error"] = (str(exc) if isinstance(exc, UserError) else interrupted_text(exc)
-                            if isinstance(exc, (KeyboardInterrupt, Interrupted)) else f"{type(exc).__name__}: {exc}")
-        try:
-            store.finish_run(run_id, "failed", summary, validation, summary["error"], files, stage)
-        except Exception as first:  # keep at least the failed run record, without what failed to record
-            log.warning("recording run %s with its rejects failed (%s); recording it without them", run_id,
-                        first_line(first, with_type=True))
-            try:
-                store.finish_run(run_id, "failed", _bare(summary), None, summary["error"])
-            except Exception as second:  # never swallowed: the run would stay `running` unexplained
-                raise PipelineError(f"{summary['error']}; and recording run {run_id} as failed failed too: "
-                                    f"{first_line(second, with_type=True)}") from exc
-        if isinstance(exc, UserError):
-            exc.summary = summary
+        record_failure(store, run_id, summary, exc, validation, files, stage)
         raise
-
-
-def _bare(summary: dict) -> dict:
-    """A failed run's summary without its bulky parts (examples), for a record that must fit."""
-    return {k: v for k, v in summary.items() if not k.endswith("examples") and k != "files"}
 
 
 def _empty_part(req: IngestRequest, workdir: Path, now) -> Path:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import pipelines.readers as readers
+from pipelines.readers import archives
 from tests.conftest import run_cli
 
 
@@ -164,7 +164,7 @@ def test_a_gz_expanding_past_the_size_limit_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_gz_expanding_past_the_ratio_is_refused_while_streaming(tmp_path, monkeypatch):
-    monkeypatch.setattr(readers, "RATIO_FLOOR", 100_000)
+    monkeypatch.setattr(archives, "RATIO_FLOOR", 100_000)
     monkeypatch.setenv("SUPPRESSION_MAX_RATIO", "50")
     p = tmp_path / "bounces.csv.gz"
     p.write_bytes(gzip.compress(b"email\n" + b"same@example.com\n" * 200_000))  # ~3.4 MB from a few KB

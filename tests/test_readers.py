@@ -332,9 +332,9 @@ def test_leading_blank_lines_before_a_header(tmp_path):
 
 
 def test_a_json_array_is_read_in_batches_with_every_column(tmp_path, monkeypatch):
-    import pipelines.readers as readers
+    from pipelines.readers import json_records
 
-    monkeypatch.setattr(readers, "JSON_BATCH_ROWS", 2)
+    monkeypatch.setattr(json_records, "JSON_BATCH_ROWS", 2)
     p = tmp_path / "api.json"
     records = [{"email": f"u{i}@example.com", "meta": {"n": i}} for i in range(1, 6)]
     records[3]["reason"] = "late field"
@@ -349,9 +349,9 @@ def test_a_json_array_is_read_in_batches_with_every_column(tmp_path, monkeypatch
 
 
 def test_ndjson_in_batches_keeps_file_lines(tmp_path, monkeypatch):
-    import pipelines.readers as readers
+    from pipelines.readers import json_records
 
-    monkeypatch.setattr(readers, "JSON_BATCH_ROWS", 2)
+    monkeypatch.setattr(json_records, "JSON_BATCH_ROWS", 2)
     p = tmp_path / "events.ndjson"
     p.write_text('\n{"e": "a@example.com"}\n\n{"e": "b@example.com"}\n{"e": "c@example.com", "x": {"y": 1}}\n\n')
     (t,) = read(p, tmp_path)
@@ -375,31 +375,100 @@ def test_a_document_s_records_are_found_after_other_lists(tmp_path):
     ("[" * 32 + "]" * 32, False),
 ])
 def test_json_depth_is_measured_across_chunk_boundaries(tmp_path, monkeypatch, text, deep):
-    import pipelines.readers as readers
+    from pipelines.readers import InputFile, json_shape
 
-    monkeypatch.setattr(readers, "_DEPTH_CHUNK", 3)
+    monkeypatch.setattr(json_shape, "_DEPTH_CHUNK", 3)
     p = tmp_path / "d.json"
     p.write_text(text)
-    source = readers.InputFile("d.json", "d.json", "", p)
+    source = InputFile("d.json", "d.json", "", p)
     if deep:
         with pytest.raises(UserError, match="nested more than 32 levels"):
-            readers._check_document(source)
+            json_shape.check_document(source)
     else:
-        readers._check_document(source)
+        json_shape.check_document(source)
 
 
 @pytest.mark.parametrize(("text", "refused"), [('["ab", "' + "x" * 10 + '"]', False), ('["ab", "' + "x" * 11 + '"]', True),
                                               ('["' + "x" * 20, True)])
 def test_an_overlong_json_string_is_refused_before_parsing(tmp_path, monkeypatch, text, refused):
-    import pipelines.readers as readers
+    from pipelines.readers import InputFile, json_shape
 
-    monkeypatch.setattr(readers, "_DEPTH_CHUNK", 3)
-    monkeypatch.setattr(readers, "JSON_MAX_STRING", 10)
+    monkeypatch.setattr(json_shape, "_DEPTH_CHUNK", 3)
+    monkeypatch.setattr(json_shape, "JSON_MAX_STRING", 10)
     p = tmp_path / "s.json"
     p.write_text(text)
-    source = readers.InputFile("s.json", "s.json", "", p)
+    source = InputFile("s.json", "s.json", "", p)
     if refused:
         with pytest.raises(UserError, match="a JSON string longer than 10 bytes"):
-            readers._check_document(source)
+            json_shape.check_document(source)
     else:
-        readers._check_document(source)
+        json_shape.check_document(source)
+
+
+# --- The one input resolver (CLI, DAGs, sync) ------------------------------------------------------
+
+
+@pytest.fixture
+def export_dir(tmp_path) -> Path:
+    d = tmp_path / "data exports"  # a space, to exercise URI quoting
+    d.mkdir()
+    for name in ("b.csv", "a.csv", "c.txt", ".DS_Store"):
+        (d / name).write_text("email\nx@example.com\n")
+    for folder in ("sub", ".git", "__MACOSX"):
+        (d / folder).mkdir()
+        (d / folder / "d.csv").write_text("email\ny@example.com\n")
+    return d
+
+
+def test_resolve_plain_files_in_order_each_once(export_dir):
+    from pipelines.readers import resolve_paths
+
+    a, b = export_dir / "a.csv", export_dir / "b.csv"
+    assert resolve_paths([str(b), str(a), str(b)]) == [b, a]
+    assert resolve_paths(str(a)) == [a]
+    assert resolve_paths([str(export_dir / ".DS_Store")]) == [export_dir / ".DS_Store"]  # named: taken
+
+
+def test_resolve_a_folder_recursively_skipping_hidden_and_macos_junk(export_dir):
+    from pipelines.readers import resolve_paths
+
+    expected = [export_dir / n for n in ("a.csv", "b.csv", "c.txt")] + [export_dir / "sub" / "d.csv"]
+    assert resolve_paths([str(export_dir)]) == expected
+    assert resolve_paths([export_dir.as_uri()]) == expected
+    assert resolve_paths(["file://localhost" + str(export_dir / "c.txt")]) == [export_dir / "c.txt"]
+
+
+def test_patterns_only_where_asked_for(export_dir):
+    from pipelines.readers import resolve_paths
+
+    uri = export_dir.as_uri() + "/*.csv"
+    assert "%20" in uri
+    assert resolve_paths([uri], globs=True) == [export_dir / "a.csv", export_dir / "b.csv"]
+    assert resolve_paths([export_dir.as_uri() + "/**/*.csv"], globs=True) == [
+        export_dir / "a.csv", export_dir / "b.csv", export_dir / "sub" / "d.csv"]
+    with pytest.raises(UserError, match="no such file or directory"):  # the CLI: paths are literal
+        resolve_paths([str(export_dir / "*.csv")])
+    literal = export_dir / "bounces[12].csv"
+    literal.write_text("email\nz@example.com\n")
+    assert resolve_paths([str(literal)], globs=True) == [literal]  # a file by that name is that file
+
+
+def test_resolve_refuses_nothing_and_foreign_schemes(tmp_path):
+    from pipelines.errors import UsageError
+    from pipelines.readers import resolve_paths
+
+    with pytest.raises(UsageError):
+        resolve_paths([])
+    with pytest.raises(UsageError):
+        resolve_paths(["  "])
+    with pytest.raises(UsageError, match="matches no files"):
+        resolve_paths([str(tmp_path / "*.csv")], globs=True)
+    with pytest.raises(UsageError, match="no such file"):
+        resolve_paths([str(tmp_path / "missing.csv")])
+    (tmp_path / "empty" / ".hidden").mkdir(parents=True)
+    with pytest.raises(UsageError, match="holds no files"):
+        resolve_paths([str(tmp_path / "empty")])
+    with pytest.raises(UsageError, match="unsupported URI scheme"):
+        resolve_paths(["s3://bucket/exports/*.csv"], globs=True)
+    with pytest.raises(UsageError, match="local path"):
+        resolve_paths(["file://otherhost/data/x.csv"])

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.report.csv_guard import guard_formulas
 from pipelines.store import open_store
+from pipelines.writers import guard_formulas
 from tests.conftest import SAMPLES
 
 GENERIC = [SAMPLES / "generic" / "bounced_addresses.csv", SAMPLES / "generic" / "no_header_crlf.txt"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -18,11 +18,11 @@ from pipelines.store import Store
 
 log = logging.getLogger(__name__)
 
-REPORTS_ENV = "SUPPRESSION_REPORTS_DIR"
-
-
 def reports_root() -> Path:
-    return Path(os.environ.get(REPORTS_ENV) or "reports")
+    """The settings' reports folder (`$SUPPRESSION_REPORTS_DIR`, else ./reports)."""
+    from pipelines.settings import Settings
+
+    return Settings.from_env().reports_dir
 
 
 def run_report_dir(run_id: str) -> Path:
@@ -74,6 +74,20 @@ def report(store: Store, run_id: str | None = None, tenant: str | None = None, s
     if not tenant:
         raise UsageError("give a RUN_ID, or --tenant (with --since) for the trends across runs")
     return write_trends(store, tenant, parse_since(since), out_dir=output)
+
+
+def with_report(store: Store, run: Callable[[], dict], report_dir: Path | str | None = None) -> dict:
+    """Run an import (`run()`, an `ingest()` into `store`) and write its report: every recorded
+    run gets one, refused ones included (their summary comes with the exception). The entry
+    points (CLI, DAG, sync) call this; the run itself writes no report. Returns the summary,
+    which names the page as `report`."""
+    try:
+        summary = run()
+    except UserError as exc:
+        if getattr(exc, "summary", None):  # the run was recorded: its report says why it failed
+            report_after_ingest(store, exc.summary, report_dir)
+        raise
+    return report_after_ingest(store, summary, report_dir)
 
 
 def report_after_ingest(store: Store, summary: dict, report_dir: Path | str | None = None) -> dict:

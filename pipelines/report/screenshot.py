@@ -20,12 +20,15 @@ TOP = 1400  # pixels: the figures at a glance, the charts and the first rejects
 def sample_run_report(workdir: Path) -> dict:
     """Ingest data/samples/ like `make demo` into a store in `workdir`; returns the run summary."""
     from pipelines.ingest import IngestRequest, ingest
+    from pipelines.report import with_report
+    from pipelines.store import open_store
 
     here = Path.cwd()
     os.chdir(ROOT)  # relative paths, so the page shows data/samples/..., not this machine's checkout
     try:
         req = IngestRequest(paths=["data/samples"], **DEMO)
-        return ingest(req, str(workdir / "demo.duckdb"), report_dir=workdir / "report")
+        with open_store(str(workdir / "demo.duckdb")) as st:
+            return with_report(st, lambda: ingest(req, st), workdir / "report")
     except UserError as exc:
         if getattr(exc, "summary", None):
             return exc.summary  # a refused run has a report too

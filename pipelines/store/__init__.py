@@ -1,6 +1,9 @@
 """Suppression stores: `open_store(url)` picks the backend from the URL."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from pipelines.settings import store_url
 from pipelines.store.base import Stage, Store
 
@@ -25,10 +28,22 @@ def open_store(url: str | None = None, read_only: bool = False, create: bool = T
     return DuckDBStore(url, read_only=read_only, create=create)
 
 
+@contextmanager
+def opened(store: Store | str | None, **options) -> Iterator[Store]:
+    """The one "open the store if given a URL": an open `Store` is used as it is (whoever opened
+    it closes it); a URL (None: the environment's store) is opened with `options` and closed on
+    the way out."""
+    if isinstance(store, Store):
+        yield store
+        return
+    with open_store(store, **options) as st:
+        yield st
+
+
 def missing_store(url: str) -> str:
     """The one message for a store that does not exist where one must."""
     return (f"store {url} does not exist (only the commands that write, such as ingest, contacts import and "
             "settings, create one; check --store or $SUPPRESSION_STORE)")
 
 
-__all__ = ["Stage", "Store", "is_postgres", "missing_store", "open_store"]
+__all__ = ["Stage", "Store", "is_postgres", "missing_store", "open_store", "opened"]

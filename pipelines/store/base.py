@@ -1,90 +1,32 @@
-"""The store interface every backend implements, and what it shares (SQL files, HMAC, run records)."""
+"""The store: one engine for every backend (SPEC 2.3).
+
+Runs, loads, rollbacks, migrations, watermarks and reads are written here once, as ordered steps
+of named SQL statements (`pipelines/store/sql.py`); enforcement on contacts is the `Enforcement`
+mixin. A backend supplies only its dialect: the connection, how a statement runs (`_x`, `_one`,
+`_count`, `_frame`, `_xmany`), transactions and the tenant's lock (`_txn`), how a run's staged
+Parquet files become `stage_*` relations (`_stage_load`), and the hooks where an engine needs
+something of its own (DuckDB's lookup index around a bulk load, PostgreSQL's session lock).
+"""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import re
-import secrets
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.settings import SQL_DIR, hmac_key_from_env
+from pipelines.errors import UsageError
+from pipelines.store.clock import new_run_id, utcnow
+from pipelines.store.enforcement import TENANT_SETTINGS, Enforcement, contact_counts
+from pipelines.store.keys import address_hmac, resolve_key
+from pipelines.store.sql import connect_duckdb, migrations, sql_statements
 
-_NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
-
-
-@cache
-def sql_statements(dialect: str, file: str) -> dict[str, str]:
-    """Named statements of `sql/<dialect>/<file>.sql` (`-- name: x` starts one)."""
-    text = (SQL_DIR / dialect / f"{file}.sql").read_text()
-    parts = _NAME.split(text)
-    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
-
-
-def migrations(dialect: str) -> list[tuple[int, str, str]]:
-    """(version, name, sql) of the numbered migrations `sql/<dialect>/NNN_name.sql`, in order."""
-    out = []
-    for path in sorted((SQL_DIR / dialect).glob("[0-9][0-9][0-9]_*.sql")):
-        out.append((int(path.name[:3]), path.stem, path.read_text()))
-    return out
-
-
-def new_key() -> str:
-    return secrets.token_hex(32)
-
-
-def hmac_pads(key: bytes) -> tuple[str, str]:
-    """HMAC-SHA-256's inner and outer padded keys (hex), so SQL can compute the HMAC column-wise."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    inner = bytes(b ^ 0x36 for b in key)
-    outer = bytes(b ^ 0x5C for b in key)
-    return inner.hex(), outer.hex()
-
-
-def hmac_macro_sql(key: bytes) -> str:
-    """A DuckDB macro `address_hmac(a)`: HMAC-SHA-256 of a text, column-wise in SQL."""
-    inner, outer = hmac_pads(key)
-    return (
-        "CREATE OR REPLACE TEMP MACRO address_hmac(a) AS "
-        f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(a))))"
-    )
-
-
-# DuckDB spills to disk past this, instead of taking 80% of the machine.
-DUCKDB_CONFIG = {"memory_limit": "1GB", "preserve_insertion_order": "false"}
-
-
-def connect_duckdb(path: str = ":memory:", read_only: bool = False, **config):
-    """Every DuckDB connection of the library: the memory limit above (and `config` over it), and
-    no progress bar, which DuckDB prints on stdout during long queries, before a --json document."""
-    import duckdb
-
-    con = duckdb.connect(path, read_only=read_only, config={**DUCKDB_CONFIG, **config})
-    con.execute("SET enable_progress_bar = false")
-    return con
-
-
-def address_hmac(key: bytes, address: str) -> str:
-    """The same keyed hash in Python (tests and single lookups)."""
-    return hmac.new(key, address.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    now = now or utcnow()
-    return f"run_{now:%Y%m%dT%H%M%S}_{secrets.token_hex(3)}"
+__all__ = ["TENANT_SETTINGS", "LoadCounts", "Stage", "Store", "address_hmac", "connect_duckdb", "migrations",
+           "new_run_id", "resolve_key", "sql_statements", "utcnow"]
 
 
 @dataclass
@@ -114,49 +56,166 @@ class LoadCounts:
                 "contacts_blocked_by": {k: v for k, v in contacts.items() if k != "contacts_changed"}}
 
 
-def contact_counts(row) -> dict:
-    """The `contact_change_counts` row as a dict (contacts changed, and changes by kind)."""
-    row = row or (0, 0, 0, 0)
-    return {"contacts_changed": int(row[0]), "email_suppressed": int(row[1]), "sms_suppressed": int(row[2]),
-            "marketing_unsubscribed": int(row[3])}
+class _DryRun(Exception):
+    """Raised inside a dry run's load transaction: the whole merge ran, and is undone."""
 
 
-def checked_lift(rows: list[dict], unsubscribes: bool, lifted_at: datetime) -> list[dict]:
-    """The (reason, scope) rows a lift takes away; a double opt-in must come after the unsubscribes
-    it lifts (an older confirmation would be undone by the next import of the same export)."""
-    from pipelines.errors import UserError
-
-    if unsubscribes:
-        newer = [r for r in rows if r["last_seen_at"] is not None and r["last_seen_at"] >= lifted_at]
-        if newer:
-            raise UserError(f"the confirmation ({lifted_at.isoformat()}) is not after the unsubscribe it would lift "
-                            f"(last seen {max(r['last_seen_at'] for r in newer).isoformat()}); nothing changed")
-    return [{"reason": r["reason"], "scope": r["scope"]} for r in rows]
+# The steps of a load after the staged relations exist (sql/<common|dialect>/load.sql). Each sees
+# `stage_suppressions`, `stage_lineage`, `stage_evidence` and the temp tables earlier steps made.
+SOFT_BOUNCE_STEPS = ("insert_soft_bounce_blocks", "reactivate_soft_bounce_blocks", "soft_bounce_lineage")
+ROLLBACK_STEPS = ("rollback_events", "rollback_evidence", "rollback_delete", "rollback_narrow")
 
 
-# Tenant settings and their defaults (SPEC 2.2: "10 consecutive soft bounces (configurable per tenant)").
-TENANT_SETTINGS = {"soft_bounce_threshold": 10}
-
-
-class Store(ABC):
+class Store(Enforcement, ABC):
     """Small on purpose: what the CLI, the DAGs and the tests need from any backend."""
 
     dialect: str
     url: str
     key: bytes | None
 
+    # -- what a backend supplies ---------------------------------------------------------------
     @abstractmethod
-    def migrate(self) -> list[str]:
-        """Apply pending numbered migrations; returns the names applied."""
+    def _x(self, name: str, file: str = "load", /, **params):
+        """Run a named statement with the parameters it uses."""
 
     @abstractmethod
+    def _one(self, name: str, file: str = "load", /, **params) -> tuple | None:
+        """The first row of a named statement (None if none)."""
+
+    @abstractmethod
+    def _count(self, name: str, file: str = "load", /, **params) -> int:
+        """The rows a named INSERT/UPDATE/DELETE changed."""
+
+    @abstractmethod
+    def _xmany(self, name: str, file: str, rows: list[dict]) -> None:
+        """Run a named statement once per parameter set."""
+
+    @abstractmethod
+    def _frame(self, name: str, file: str = "read", /, **params) -> pl.DataFrame:
+        """A named query's rows as a frame (typed by the query)."""
+
+    @abstractmethod
+    def _dicts(self, name: str, file: str, params: dict) -> list[dict]:
+        """A named query's rows as dicts (native values)."""
+
+    @abstractmethod
+    def _txn(self, tenant: str | None = None) -> AbstractContextManager:
+        """A transaction, holding the tenant's lock where the backend has one; rolled back on any
+        exception."""
+
+    @abstractmethod
+    def _script(self, sql: str) -> None:
+        """Run a migration file (several statements)."""
+
+    @abstractmethod
+    def _stage_load(self, stage: Stage, tenant: str, erased: bool) -> None:
+        """Make the run's staged files the relations `stage_suppressions`, `stage_lineage`,
+        `stage_evidence`, `stage_rejects` (and `stage_warnings`), erased addresses as their tokens."""
+
+    @abstractmethod
+    def _stage_rejects(self, rejects: Path) -> None:
+        """Make `stage_rejects` alone (a run that loads nothing keeps its quarantined rows)."""
+
+    @abstractmethod
+    def check(self, tenant: str, inputs: pl.DataFrame) -> pl.DataFrame:
+        """`inputs` (idx, input, channel, address) -> rows (idx, reason, scope) of matching suppressions."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def _json(self, value) -> str | None:
+        return None if value is None else json.dumps(value, default=str)
+
+    @contextmanager
+    def _load_scope(self, stage: Stage) -> Iterator[None]:
+        """Around a load's transaction (DuckDB: its lookup index around a bulk load)."""
+        yield
+
+    def _classify(self, stage: Stage, params: dict) -> None:
+        self._x("classify", **params)
+
+    def _before_begin(self, run_id: str, tenant: str) -> None:  # noqa: B027 - a hook
+        """Before a run is recorded (PostgreSQL: the tenant's lock, and closing its dead runs)."""
+
+    def _after_run(self, run_id: str) -> None:  # noqa: B027
+        """A run closed: release what `_before_begin` took."""
+
+    def _after_load(self) -> None:  # noqa: B027
+        """After a load's transaction, committed or not (DuckDB: drop its temp objects)."""
+
+    def _drop(self, *tables: str) -> None:  # noqa: B027
+        """Temp tables of a finished step (backends whose temp tables outlive transactions)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------------
+    @contextmanager
+    def _migration_txn(self) -> Iterator[None]:
+        with self._txn():
+            yield
+
+    def _applied_versions(self) -> set[int]:
+        return {row["version"] for row in self._dicts("applied_versions", "runs", {})}
+
+    def migrate(self) -> list[str]:
+        """Apply pending numbered migrations, each in its own transaction; returns the names."""
+        self._x("schema_migrations", "runs")
+        applied = []
+        for version, name, sql in migrations(self.dialect):
+            if version in self._applied_versions():
+                continue
+            with self._migration_txn():
+                if version in self._applied_versions():  # applied by another process meanwhile
+                    continue
+                self._script(sql)
+                self._x("record_migration", "runs", version=version, name=name, now=utcnow())
+            applied.append(name)
+        return applied
+
+    def _init_key(self, generate: bool) -> bytes | None:
+        settings = {row["key"]: row["value"] for row in self._dicts("store_settings", "runs", {})}
+        key, new_settings = resolve_key(settings, generate=generate)
+        if new_settings:
+            with self._txn():
+                for k, v in new_settings.items():
+                    self._x("insert_store_setting", "runs", key=k, value=v)
+            # another process may have set up the same new store at the same moment: the stored key wins
+            settings = {row["key"]: row["value"] for row in self._dicts("store_settings", "runs", {})}
+            key, _ = resolve_key(settings, generate=generate)
+        return key
+
+    # -- runs -----------------------------------------------------------------------------------
     def begin_run(self, run_id: str, tenant: str, kind: str, input_hash: str | None, options: dict) -> None:
         """Record a run as running, committed at once (a crash leaves it visible)."""
+        self._before_begin(run_id, tenant)
+        try:
+            with self._txn():
+                self._x("begin_run", "runs", run_id=run_id, tenant=tenant, kind=kind, input_hash=input_hash,
+                        options=self._json(options), now=utcnow(), dry_run=bool(options.get("dry_run")))
+        except BaseException:
+            self._after_run(run_id)
+            raise
 
-    @abstractmethod
-    def find_succeeded_run(self, tenant: str, input_hash: str) -> str | None: ...
+    def find_succeeded_run(self, tenant: str, input_hash: str) -> str | None:
+        row = self._one("succeeded_with_hash", "read", tenant=tenant, input_hash=input_hash)
+        return row[0] if row else None
 
-    @abstractmethod
+    def _record_files(self, run_id: str, files: list[dict]) -> None:
+        if files:
+            keys = ("path", "sha256", "platform", "kind", "detected_why", "rows_read", "rows_rejected")
+            self._xmany("record_file", "runs", [{"run_id": run_id, **{k: f.get(k) for k in keys}} for f in files])
+
+    def _close_run(self, run_id: str, status: str, summary: dict, validation: dict | None, error: str | None) -> None:
+        self._x("close_run", "runs", run_id=run_id, status=status, now=utcnow(), error=error,
+                rows_read=summary.get("rows_read"), rows_accepted=summary.get("rows_accepted"),
+                rows_rejected=summary.get("rows_rejected"), suppressions_added=summary.get("suppressions_added", 0),
+                suppressions_updated=summary.get("suppressions_updated", 0), summary=self._json(summary),
+                validation=self._json(validation))
+
     def load_run(self, run_id: str, stage: Stage, files: list[dict], summary: dict, validation: dict,
                  dry_run: bool = False, watermarks: dict[str, str] | None = None) -> LoadCounts:
         """Merge a staged run and mark it succeeded, all in one transaction (rolled back if dry_run).
@@ -164,31 +223,87 @@ class Store(ABC):
         `watermarks` ({sync source: watermark}, nightly sync only) are saved in that transaction,
         just before the run is marked succeeded: they move only if the load commits.
         """
+        now = utcnow()
+        tenant = summary["tenant"]
+        p = {"run_id": run_id, "now": now, "tenant": tenant, "threshold": self.soft_bounce_threshold(tenant)}
+        counts = None
+        try:
+            with self._load_scope(stage), self._txn(tenant):
+                counts = self._merge(run_id, stage, files, p)
+                if dry_run:
+                    raise _DryRun
+                if watermarks:
+                    self._write_watermarks(tenant, watermarks, run_id, now)
+                self._close_run(run_id, "succeeded", {**summary, **counts.summary()}, validation, None)
+        except _DryRun:
+            return counts  # the counts say what a real run would change; finish_run closes it
+        finally:
+            self._after_load()
+        self._after_run(run_id)
+        return counts
 
-    @abstractmethod
+    def _merge(self, run_id: str, stage: Stage, files: list[dict], p: dict) -> LoadCounts:
+        tenant = p["tenant"]
+        self._stage_load(stage, tenant, self.has_erasures(tenant))
+        self._classify(stage, p)
+        updated = self._one("change_counts")[0]
+        added = self._count("insert_new", **p)
+        if self._has_contacts(tenant):
+            self._x("created_changes", **p)
+        for name in ("strengthen", "insert_lineage", "insert_events", "insert_evidence", "soft_bounce_blocks"):
+            self._x(name, **p)
+        at_threshold, blocked = self._one("soft_bounce_block_counts")
+        if at_threshold:
+            for name in SOFT_BOUNCE_STEPS:
+                self._x(name, **p)
+        contacts = self._contact_changes(tenant, run_id, p["now"], "status_input_from_run", "changes_tighten",
+                                         detail="suppressed by an import")
+        if stage.warnings is not None:
+            self._x("insert_warnings", **p)
+        self._x("insert_rejects", **p)
+        self._record_files(run_id, files)
+        return LoadCounts(added + blocked, updated, blocked, contacts)
+
     def finish_run(self, run_id: str, status: str, summary: dict, validation: dict | None, error: str | None,
                    files: list[dict] | None = None, stage: Stage | None = None) -> None:
         """Close a run that loads nothing (failed, refused, skipped, dry run), keeping its rejects."""
+        try:
+            with self._txn():
+                if stage is not None and stage.rejects.exists():
+                    self._stage_rejects(stage.rejects)
+                    self._x("insert_rejects", run_id=run_id)
+                if files:
+                    self._record_files(run_id, files)
+                self._close_run(run_id, status, summary, validation, error)
+        finally:
+            self._after_load()
+        self._after_run(run_id)
 
-    @abstractmethod
-    def rollback_run(self, run_id: str) -> dict: ...
+    def rollback_run(self, run_id: str) -> dict:
+        """Remove a run's assertions (SPEC 2.3): what no other live run or lift holds goes, the rest
+        narrows to what the remaining runs assert; contacts follow. One transaction."""
+        run = self.rollbackable(run_id)
+        now = utcnow()
+        p = {"run_id": run_id, "now": now, "tenant": run["tenant"]}
+        with self._txn(run["tenant"]):
+            status = self._one("run_status", run_id=run_id)[0]
+            if status != "succeeded":  # rolled back by another process while this one waited
+                raise UsageError(f"run {run_id} is {status}; only a succeeded run can be rolled back")
+            for name in ("rollback_touched", "rollback_lineage", "rollback_remaining"):
+                self._x(name, **p)
+            removed, narrowed = self._one("rollback_counts")
+            for name in ROLLBACK_STEPS:
+                self._x(name, **p)
+            contacts = self._contact_changes(run["tenant"], run_id, now, "status_input_from_rollback",
+                                             "changes_recompute", detail="rollback of run")
+            self._x("mark_rolled_back", "runs", run_id=run_id, now=now)
+        self._drop("rollback_keys", "rollback_left")
+        return {"run_id": run_id, "status": "rolled_back", "suppressions_removed": removed,
+                "suppressions_narrowed": narrowed, "contacts_changed": contacts["contacts_changed"]}
 
-    @abstractmethod
-    def check(self, tenant: str, inputs: pl.DataFrame) -> pl.DataFrame:
-        """`inputs` (idx, input, channel, address) -> rows (idx, reason, scope) of matching suppressions."""
-
-    @abstractmethod
-    def export(self, tenant: str) -> pl.DataFrame: ...
-
-    @abstractmethod
-    def rejects(self, run_id: str) -> pl.DataFrame: ...
-
-    # -- run records (shared; each backend supplies `_dicts`) ----------------------------------
-    @abstractmethod
-    def _dicts(self, sql: str, params: dict) -> list[dict]: ...
-
+    # -- reads ----------------------------------------------------------------------------------
     def _records(self, name: str, params: dict, json_fields: tuple[str, ...] = ()) -> list[dict]:
-        rows = self._dicts(sql_statements(self.dialect, "read")[name], params)
+        rows = self._dicts(name, "read", params)
         for row in rows:
             for k in json_fields:
                 if isinstance(row.get(k), str):
@@ -204,8 +319,6 @@ class Store(ABC):
 
     def rollbackable(self, run_id: str) -> dict:
         """The run record, if the run can be rolled back: a succeeded suppression import that loaded."""
-        from pipelines.errors import UsageError
-
         run = self.run(run_id)
         if run is None:
             raise UsageError(f"no run {run_id}")
@@ -225,255 +338,25 @@ class Store(ABC):
         summary and options parsed: what the cross-run report reads."""
         return self._records("runs_since", {"since": since, "tenant": tenant}, ("summary", "options"))
 
-    # -- enforcement (SPEC 3) ----------------------------------------------------------------
-    # Written once here over the SQL of `sql/<dialect>/contacts.sql`; each backend supplies the
-    # primitives: `_x` (run a named statement), `_one` (its first row), `_cframe` (its rows as a
-    # frame), `_txn` (a transaction, holding the tenant's lock where the backend has one), and the
-    # few steps that differ (staging a contacts file, selecting ids).
+    def export(self, tenant: str) -> pl.DataFrame:
+        return self._frame("export", tenant=tenant)
 
-    @abstractmethod
-    def _x(self, name: str, file: str = "load", **params): ...
-
-    @abstractmethod
-    def _one(self, name: str, file: str = "load", **params) -> tuple: ...
-
-    @abstractmethod
-    def _cframe(self, name: str, **params) -> pl.DataFrame: ...
-
-    @abstractmethod
-    def _txn(self, tenant: str | None = None) -> AbstractContextManager: ...
-
-    @abstractmethod
-    def _stage_contact_files(self, contacts: Path, rejects: Path, params: dict) -> None:
-        """Make `stage_contacts` (and the rejects) from the staged Parquet files."""
-
-    @abstractmethod
-    def _select(self, tenant: str, ids: list[str] | None, segment: str | None) -> None:
-        """Make `erase_set`: the contacts of these ids, or of the segment."""
-
-    def _before_contact_changes(self, tenant: str) -> None:  # noqa: B027 - a hook, most backends need none
-        """Backends with concurrent writers serialize here (PostgreSQL: against its trigger)."""
-
-    def _after_run(self, run_id: str) -> None:  # noqa: B027
-        """A run closed: release what `begin_run` took."""
-
-    def _after_erasure(self) -> None:  # noqa: B027
-        """Make the old row versions that still hold erased addresses go (DuckDB: rewrite the file;
-        PostgreSQL: VACUUM the touched tables)."""
-
-    def _drop(self, *tables: str) -> None:  # noqa: B027
-        """Temp tables of a finished step (backends whose temp tables outlive transactions)."""
-
-    def has_erasures(self, tenant: str) -> bool:
-        return bool(self._one("has_erasures", "contacts", tenant=tenant)[0])
-
-    def _has_contacts(self, tenant: str) -> bool:
-        return bool(self._one("has_contacts", "contacts", tenant=tenant)[0])
-
-    def _contact_changes(self, tenant: str, run_id: str | None, now, status_input: str, changes: str,
-                         detail: str | None = None, **params) -> dict:
-        """Bring the statuses of a set of contacts in line with the suppressions; returns the counts.
-        Runs inside the caller's transaction."""
-        self._before_contact_changes(tenant)
-        if not self._has_contacts(tenant):  # an onboarding before any contact exists: nothing to do
-            return contact_counts(None)
-        p = {"tenant": tenant, "run_id": run_id, "now": now, "detail": detail, **params}
-        for name in (status_input, "derive_status", changes, "apply_contact_changes", "record_contact_changes"):
-            self._x(name, "contacts", **p)
-        return contact_counts(self._one("contact_change_counts", "contacts"))
-
-    def settings(self, tenant: str) -> dict[str, str]:
-        """The tenant's own settings (defaults not included)."""
-        return dict(self._cframe("get_settings", tenant=tenant).iter_rows())
-
-    def set_setting(self, tenant: str, key: str, value: str | None) -> None:
-        """Set a tenant setting, or go back to its default with None."""
-        with self._txn(tenant):
-            self._x("delete_setting", "contacts", tenant=tenant, key=key)
-            if value is not None:
-                self._x("insert_setting", "contacts", tenant=tenant, key=key, value=str(value), now=utcnow())
-
-    # -- previous lists mapped to new ones (SPEC 2.2; pipelines/lists.py) -------------------------
-    def list_mappings(self, tenant: str) -> dict[str, str]:
-        """{`list:<id>` of a previous platform: the tenant's new list it maps to}."""
-        return dict(self._cframe("list_mappings", tenant=tenant).iter_rows())
-
-    def map_lists(self, tenant: str, mapping: dict[str, str | None]) -> None:
-        """Map previous lists to new ones (None: unmap), in one transaction."""
-        now = utcnow()
-        with self._txn(tenant):
-            for previous, new in sorted(mapping.items()):
-                self._x("delete_list_mapping", "contacts", tenant=tenant, previous_list=previous)
-                if new is not None:
-                    self._x("insert_list_mapping", "contacts", tenant=tenant, previous_list=previous, new_list=new,
-                            now=now)
-
-    def list_scopes(self, tenant: str) -> pl.DataFrame:
-        """The previous lists the tenant's active suppressions name (previous_list, channel, suppressions)."""
-        return self._cframe("list_scopes", tenant=tenant)
-
-    def contact_unsubscribes(self, tenant: str) -> pl.DataFrame:
-        """(id, declared_consent, scope) of each active unsubscribe of each contact."""
-        return self._cframe("contact_unsubscribes", tenant=tenant)
-
-    def soft_bounce_threshold(self, tenant: str) -> int:
-        return int(self.settings(tenant).get("soft_bounce_threshold", TENANT_SETTINGS["soft_bounce_threshold"]))
-
-    def import_contacts(self, run_id: str, tenant: str, contacts: Path, rejects: Path, summary: dict) -> dict:
-        """The one contact insert path: upsert staged contacts (Parquet: contact_id, email, phone,
-        consent_in, attributes, has_email, has_phone) with statuses from the suppressions, keep the
-        rejects, close the run; one transaction. Returns the counts."""
-        p = {"tenant": tenant, "run_id": run_id, "now": utcnow()}
-        with self._txn(tenant):
-            self._stage_contact_files(contacts, rejects, p)
-            if self.has_erasures(tenant):
-                self._x("tokenize_contact_emails", "contacts", **p)
-                self._x("tokenize_contact_phones", "contacts", **p)
-            for name in ("status_input_from_stage", "derive_status", "contact_plan"):
-                self._x(name, "contacts", **p)
-            created, updated, blocked, pending = self._one("contact_plan_counts", "contacts")
-            for name in ("contact_plan_events", "update_contacts", "insert_contacts"):
-                self._x(name, "contacts", **p)
-            self._x("insert_rejects", **p, rejects=str(rejects))
-            counts = {"contacts_created": created, "contacts_updated": updated, "blocked_at_creation": blocked,
-                      "pending_double_opt_in": pending}
-            self._close_run(run_id, "succeeded", {**summary, **counts}, None, None)
-        self._drop("stage_contacts", "contact_plan")
-        self._after_run(run_id)
-        return counts
-
-    def contacts(self, tenant: str) -> pl.DataFrame:
-        return self._cframe("contacts", tenant=tenant)
-
-    def select_contacts(self, tenant: str, ids: list[str] | None = None, segment: str | None = None) -> pl.DataFrame:
-        """The contacts a delete (ids) or purge (segment `hard_bounced`) would remove."""
-        with self._txn():
-            self._select(tenant, ids, segment)
-            frame = self._cframe("erase_set_rows")
-        self._drop("erase_set")
-        return frame
-
-    def record_safety_export(self, tenant: str, export: dict) -> None:
-        """Record a safety copy (export_id, path, rows, expires_at) before it is written."""
-        with self._txn():
-            self._x("record_safety_export", "contacts", tenant=tenant, now=utcnow(), **export)
-
-    def require_key(self) -> bytes:
-        """The key for erased addresses, or a refusal that says how to set one."""
-        if self.key is None:
-            from pipelines.errors import UserError
-
-            raise UserError("erasing an address needs SUPPRESSION_HMAC_KEY: set it to a long random secret "
-                            "(e.g. `openssl rand -hex 32`), the same on every host and worker, from the "
-                            "environment or your secrets manager; PostgreSQL stores only its fingerprint")
-        return self.key
-
-    def erase_contacts(self, tenant: str, ids: list[str]) -> dict:
-        """Delete these contacts and their events; their addresses stay only as keyed hashes in the
-        suppressions, their lineage, events and the texts that quote them (SPEC 2.3 privacy). One
-        transaction."""
-        self.require_key()
-        p = {"tenant": tenant, "now": utcnow(), "run_id": None}
-        with self._txn(tenant):
-            self._select(tenant, ids, None)
-            deleted = self._one("count_erase_set", "contacts")[0]
-            self._x("erase_map", "contacts")
-            hashed = self._one("count_erase_map", "contacts")[0]
-            for name in ("erase_suppressions", "erase_sources", "erase_events", "erase_evidence",
-                         "erase_suppression_details", "erase_event_details", "erase_evidence_details",
-                         "erase_quarantine", "erase_warnings", "erase_run_summaries", "erase_email_keys",
-                         "erase_phone_keys", "record_erasures", "erase_audit", "delete_contact_events",
-                         "delete_contacts"):
-                self._x(name, "contacts", **p)
-        self._drop("erase_set", "erase_map")
-        if hashed:
-            self._after_erasure()
-        return {"contacts_deleted": deleted, "addresses_hashed": hashed}
-
-    def address_key(self, tenant: str, channel: str, address: str) -> str:
-        """How an address appears in this tenant's suppressions: itself, or its token once erased."""
-        if not self.has_erasures(tenant):
-            return address
-        return self._one("address_key", "contacts", tenant=tenant, channel=channel, address=address)[0]
-
-    def lift(self, tenant: str, channel: str, key: str, unsubscribes: bool, lifted_at: datetime, action: str,
-             detail: str) -> dict:
-        """Lift the active unsubscribes (or every other reason) of one address, audited; contacts
-        follow. Returns {lifted: [...], remaining: [...], contacts: counts}."""
-        now = utcnow()
-        p = {"tenant": tenant, "channel": channel, "address": key, "unsubscribes": unsubscribes,
-             "lifted_at": lifted_at, "now": now, "action": action, "detail": detail}
-        with self._txn(tenant):
-            self._x("lift_set", "contacts", **p)
-            lifted = checked_lift(self._cframe("lift_rows").to_dicts(), unsubscribes, lifted_at)
-            self._x("lift", "contacts", **p)
-            self._x("lift_audit", "contacts", **p)
-            if unsubscribes:
-                self._x("confirm_audit", "contacts", **p)
-            changes = "changes_resubscribe" if unsubscribes else "changes_recompute"
-            contacts = self._contact_changes(tenant, None, now, "status_input_for_address", changes,
-                                             detail=f"{action}: {detail}", channel=channel, address=key)
-            remaining = self._cframe("remaining_blocks", **p).to_dicts()
-        self._drop("lift_set")
-        return {"lifted": lifted, "remaining": remaining, "contacts": contacts}
-
-    def safety_exports_due(self, now: datetime) -> list[dict]:
-        return self._cframe("safety_exports_due", now=now).to_dicts()
-
-    def safety_export_removed(self, export_id: str) -> None:
-        with self._txn():
-            self._x("safety_export_removed", "contacts", export_id=export_id, now=utcnow())
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def rejects(self, run_id: str) -> pl.DataFrame:
+        return self._frame("rejects", run_id=run_id)
 
     # -- sync watermarks (nightly API sync, SPEC 4.2) ------------------------------------------
-    @abstractmethod
     def watermark(self, tenant: str, source: str) -> str | None:
         """How far a tenant's sync source has been pulled (None: never)."""
+        row = self._one("watermark", "runs", tenant=tenant, source=source)
+        return row[0] if row else None
 
-    @abstractmethod
+    def _write_watermarks(self, tenant: str, watermarks: dict[str, str], run_id: str | None, now) -> None:
+        """Inside the caller's transaction; a watermark never moves back."""
+        self._xmany("save_watermark", "runs", [{"tenant": tenant, "source": source, "watermark": value,
+                                                "run_id": run_id, "now": now}
+                                               for source, value in sorted(watermarks.items())])
+
     def save_watermarks(self, tenant: str, watermarks: dict[str, str], run_id: str | None = None) -> None:
-        """Move watermarks on outside a load (a pull skipped as a duplicate of a committed one).
-        A watermark never moves back."""
-
-
-def key_fingerprint(key: bytes) -> str:
-    return address_hmac(key, "suppression-store-key-check")[:16]
-
-
-def resolve_key(settings: dict[str, str], generate: bool = True) -> tuple[bytes | None, dict[str, str]]:
-    """The HMAC key and the settings to save with a new store.
-
-    SUPPRESSION_HMAC_KEY (production) is never written to the store, only its fingerprint, so a
-    dump of the store cannot be brute-forced with it. Without it, a laptop store (`generate`) keeps
-    a generated key of its own; a PostgreSQL store has none (None) until the variable is set, and
-    refuses to erase addresses meanwhile (`Store.require_key`). A key that differs from the one the
-    store was built with is refused: hashed addresses would stop matching.
-    """
-    from pipelines.errors import UserError
-
-    env = hmac_key_from_env()
-    if "hmac_key" in settings:
-        key = bytes.fromhex(settings["hmac_key"])
-        if env and env != key:
-            raise UserError("SUPPRESSION_HMAC_KEY is set, but this store was created with its own generated key")
-        return key, {}
-    if "hmac_key_fingerprint" in settings:
-        if not env:
-            raise UserError("this store needs SUPPRESSION_HMAC_KEY (it was created with one)")
-        if key_fingerprint(env) != settings["hmac_key_fingerprint"]:
-            raise UserError("SUPPRESSION_HMAC_KEY does not match the key this store was created with")
-        return env, {}
-    if env:
-        return env, {"hmac_key_fingerprint": key_fingerprint(env)}
-    if not generate:
-        return None, {}
-    key = bytes.fromhex(new_key())
-    return key, {"hmac_key": key.hex()}
+        """Move watermarks on outside a load (a pull skipped as a duplicate of a committed one)."""
+        with self._txn(tenant):
+            self._write_watermarks(tenant, watermarks, run_id, utcnow())

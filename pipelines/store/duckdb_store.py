@@ -1,28 +1,24 @@
-"""The embedded store: one DuckDB file (one writing process at a time, DuckDB's own rule)."""
+"""The embedded store: one DuckDB file (one writing process at a time, DuckDB's own rule).
+
+The engine is `Store` (base.py); this is DuckDB's dialect: how statements run, transactions, the
+staged Parquet files read in place through views, and the lookup index around bulk loads.
+"""
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from pipelines.errors import UsageError, UserError, first_line
-from pipelines.store.base import (
-    LoadCounts,
-    Stage,
-    Store,
-    address_hmac,
-    connect_duckdb,
-    hmac_macro_sql,
-    migrations,
-    resolve_key,
-    sql_statements,
-    utcnow,
-)
+from pipelines.store.base import Stage, Store
+from pipelines.store.clock import utcnow
+from pipelines.store.keys import address_hmac, hmac_macro_sql
+from pipelines.store.sql import connect_duckdb, sql_statements, used_params
 
 DIALECT = "duckdb"
 log = logging.getLogger(__name__)
@@ -30,9 +26,10 @@ log = logging.getLogger(__name__)
 # DuckDB's default buffer (a fifth of the limit shared by the threads) is below one row group of
 # a suppressions table, and a 10M-row load then runs on one thread at twice the time.
 BULK_WRITE_CONFIG = {"write_buffer_row_group_memory_limit": "256MB"}
-# A check of at most this many inputs filters on an IN list (each address and its token), which
-# DuckDB answers from the lookup index (sql/duckdb/004: 2 ms for 16 inputs at 10M rows); more are
-# joined with the table, a scan that costs ~150 ms however few they are but scales to millions.
+# A check of at most this many inputs filters on an IN list of parameters (each address and its
+# token: sql/duckdb/read.sql check_point has 2 x 16), which DuckDB answers from the lookup index
+# (2 ms for 16 inputs at 10M rows); more are joined with the table, a scan that costs ~150 ms
+# however few they are but scales to millions.
 POINT_LOOKUP_MAX = 16
 # A load of at least this many staged keys, and at least half as many as the store holds, drops
 # the lookup index and builds it again after its inserts: cheaper than updating it row by row.
@@ -40,6 +37,9 @@ INDEX_REBUILD_MIN_ROWS = 500_000
 # Runs this process has begun and not closed: any other run still `running` when the store is
 # opened for writing belongs to a process that died (DuckDB allows one writing process).
 _OPEN_RUNS: set[str] = set()
+# The temp objects of a finished step (names from this fixed list only).
+_TEMP_TABLES = frozenset({"rollback_keys", "rollback_left", "stage_contacts", "contact_plan", "erase_set",
+                          "erase_map", "lift_set"})
 
 
 def _rollback(con) -> None:
@@ -49,23 +49,6 @@ def _rollback(con) -> None:
         con.execute("ROLLBACK")
     except duckdb.TransactionException:
         pass
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _q(name: str, file: str = "load") -> str:
-    return sql_statements(DIALECT, file)[name]
-
-
-_PARAM = re.compile(r"\$([a-z_]+)")
-
-
-def _used(sql: str, params: dict) -> dict:
-    """The parameters a statement names (DuckDB refuses unused ones)."""
-    names = set(_PARAM.findall(sql))
-    return {k: v for k, v in params.items() if k in names}
 
 
 class DuckDBStore(Store):
@@ -82,204 +65,119 @@ class DuckDBStore(Store):
         except duckdb.Error as exc:
             raise UserError(f"cannot open store {path}: {first_line(exc)}") from None
         self.read_only = read_only
-        if not create and not self.con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations'").fetchall()[0][0]:
+        if not create and not self._one("is_store", "runs")[0]:
             self.con.close()
             raise UsageError(f"{path} is a DuckDB file but holds no suppression store")
         if not read_only:
             self.migrate()
             self._ensure_lookup_index()  # a bulk load that stopped before rebuilding it
             self._x("interrupted_runs", now=utcnow(), active=sorted(_OPEN_RUNS))
-        settings = dict(self.con.execute("SELECT key, value FROM store_settings").fetchall())
-        self.key, new_settings = resolve_key(settings)
-        for k, v in new_settings.items():
-            self.con.execute("INSERT INTO store_settings VALUES (?, ?)", [k, v])
+        self.key = self._init_key(generate=True)
         self.con.execute(hmac_macro_sql(self.key))
 
-    # -- schema ---------------------------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        self.con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)"
-        )
-        done = {v for (v,) in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
-        applied = []
-        for version, name, sql in migrations(DIALECT):
-            if version in done:
-                continue
-            self.con.execute("BEGIN")
-            try:
-                self.con.execute(sql)
-                self.con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utcnow()])
-                self.con.execute("COMMIT")
-            except Exception:
-                _rollback(self.con)
-                raise
-            applied.append(name)
-        return applied
+    # -- how a statement runs -------------------------------------------------------------------
+    def _x(self, name: str, file: str = "load", /, **params):
+        sql = sql_statements(DIALECT, file)[name]
+        return self.con.execute(sql, used_params(sql, params))
 
-    # -- runs -----------------------------------------------------------------------------------
-    def begin_run(self, run_id, tenant, kind, input_hash, options) -> None:
-        _OPEN_RUNS.add(run_id)
-        self.con.execute(
-            "INSERT INTO import_runs (run_id, tenant, kind, status, input_hash, options, started_at, dry_run) "
-            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
-            [run_id, tenant, kind, input_hash, json.dumps(options), utcnow(), bool(options.get("dry_run"))],
-        )
+    def _one(self, name: str, file: str = "load", /, **params) -> tuple | None:
+        rows = self._x(name, file, **params).fetchall()  # all: DuckDB refuses new work over an unfinished result
+        return rows[0] if rows else None
 
-    def find_succeeded_run(self, tenant, input_hash):
-        rows = self.con.execute(
-            _q("succeeded_with_hash", "read"), {"tenant": tenant, "input_hash": input_hash}
-        ).fetchall()
-        return rows[0][0] if rows else None
+    def _count(self, name: str, file: str = "load", /, **params) -> int:
+        return self._x(name, file, **params).fetchall()[0][0]  # DuckDB answers DML with its count
 
-    def _record_files(self, run_id: str, files: list[dict]) -> None:
-        if files:
-            self.con.executemany(
-                "INSERT INTO run_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [[run_id, f["path"], f["sha256"], f.get("platform"), f.get("kind"), f.get("detected_why"),
-                  f.get("rows_read"), f.get("rows_rejected")] for f in files],
-            )
+    def _xmany(self, name: str, file: str, rows: list[dict]) -> None:
+        for params in rows:  # a handful (files of a run, sources of a night)
+            self._x(name, file, **params)
 
-    def _close_run(self, run_id, status, summary, validation, error) -> None:
-        _OPEN_RUNS.discard(run_id)
-        self.con.execute(
-            "UPDATE import_runs SET status = ?, finished_at = ?, rows_read = ?, rows_accepted = ?, rows_rejected = ?, "
-            "suppressions_added = ?, suppressions_updated = ?, summary = ?, validation = ?, error = ? WHERE run_id = ?",
-            [status, utcnow(), summary.get("rows_read"), summary.get("rows_accepted"), summary.get("rows_rejected"),
-             summary.get("suppressions_added", 0), summary.get("suppressions_updated", 0), json.dumps(summary, default=str),
-             json.dumps(validation, default=str) if validation is not None else None, error, run_id],
-        )
+    def _frame(self, name: str, file: str = "read", /, **params) -> pl.DataFrame:
+        sql = sql_statements(DIALECT, file)[name]
+        return pl.from_arrow(self.con.sql(sql, params=used_params(sql, params)).to_arrow_table())
 
-    def _x(self, name: str, file: str = "load", **params):
-        """Run a named statement with the parameters it uses."""
-        sql = _q(name, file)
-        return self.con.execute(sql, _used(sql, params))
+    def _dicts(self, name: str, file: str, params: dict) -> list[dict]:
+        cur = self._x(name, file, **params)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
-    def load_run(self, run_id, stage: Stage, files, summary, validation, dry_run: bool = False,
-                 watermarks: dict[str, str] | None = None) -> LoadCounts:
-        if not self._bulk_load(stage):
-            return self._load_run(run_id, stage, files, summary, validation, dry_run, watermarks)
-        # Dropped in a transaction of its own: dropped inside the load's, DuckDB's COMMIT writes
-        # every new row to the WAL instead (33 s more at 10M rows). Built again whatever happens.
-        self._x("drop_lookup_index")
-        try:
-            return self._load_run(run_id, stage, files, summary, validation, dry_run, watermarks)
-        finally:
-            self._ensure_lookup_index()
-
-    def _load_run(self, run_id, stage: Stage, files, summary, validation, dry_run, watermarks) -> LoadCounts:
-        now = utcnow()
-        tenant = summary["tenant"]
-        p = {"run_id": run_id, "now": now, "tenant": tenant, "suppressions": str(stage.suppressions),
-             "lineage": str(stage.lineage), "evidence": str(stage.evidence), "rejects": str(stage.rejects),
-             "warnings": str(stage.warnings) if stage.warnings else None,
-             "threshold": self.soft_bounce_threshold(tenant)}
+    @contextmanager
+    def _txn(self, tenant: str | None = None) -> Iterator[None]:
         self.con.execute("BEGIN")
         try:
-            if self.has_erasures(tenant):
-                self._x("erased_map", **p)
-            else:
-                self._x("no_erased_map")
-            self._x("stage")
-            self._x("classify", **p)
-            updated = self._x("change_counts").fetchall()[0][0]
-            added = self._x("insert_new", **p).fetchall()[0][0]
-            if self._has_contacts(tenant):
-                self._x("created_changes", **p)
-            self._x("strengthen", **p)
-            self._x("insert_lineage", **p)
-            self._x("insert_events", **p)
-            self._x("insert_evidence", **p)
-            self._x("soft_bounce_blocks", **p)
-            at_threshold, blocked = self._x("soft_bounce_block_counts").fetchall()[0]
-            if at_threshold:
-                self._x("insert_soft_bounce_blocks", **p)
-                self._x("reactivate_soft_bounce_blocks", **p)
-                self._x("soft_bounce_lineage", **p)
-            contacts = self._contact_changes(tenant, run_id, now, "status_input_from_run", "changes_tighten",
-                                             detail="suppressed by an import")
-            if stage.warnings is not None:
-                self._x("insert_warnings", **p)
-            self._x("insert_rejects", **p)
-            self._record_files(run_id, files)
-            counts = LoadCounts(added + blocked, updated, blocked, contacts)
-            if dry_run:  # the whole merge ran; undo it and keep only the counts
-                self.con.execute("ROLLBACK")
-                return counts
-            if watermarks:
-                self._write_watermarks(tenant, watermarks, run_id, now)
-            self._close_run(run_id, "succeeded", {**summary, **counts.summary()}, validation, None)
-            self.con.execute("COMMIT")
+            yield
         except BaseException:
             _rollback(self.con)
             raise
+        self.con.execute("COMMIT")
+
+    def _script(self, sql: str) -> None:
+        self.con.execute(sql)
+
+    def _drop(self, *tables: str) -> None:
+        for table in tables:
+            if table not in _TEMP_TABLES:
+                raise ValueError(f"not a temp table of the store: {table}")
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    # -- runs and loads -------------------------------------------------------------------------
+    def begin_run(self, run_id, tenant, kind, input_hash, options) -> None:
+        _OPEN_RUNS.add(run_id)
+        super().begin_run(run_id, tenant, kind, input_hash, options)
+
+    def _close_run(self, run_id, status, summary, validation, error) -> None:
+        _OPEN_RUNS.discard(run_id)
+        super()._close_run(run_id, status, summary, validation, error)
+
+    def _stage_paths(self, stage: Stage) -> None:
+        self._x("stage_paths", suppressions=str(stage.suppressions), lineage=str(stage.lineage),
+                evidence=str(stage.evidence), rejects=str(stage.rejects),
+                warnings=str(stage.warnings) if stage.warnings is not None else None)
+
+    def _stage_load(self, stage: Stage, tenant: str, erased: bool) -> None:
+        self._stage_paths(stage)
+        self._x("erased_map" if erased else "no_erased_map", tenant=tenant)
+        for name in ("stage_views", "stage_rejects") + (("stage_warnings",) if stage.warnings is not None else ()):
+            self._x(name)
+
+    def _stage_rejects(self, rejects: Path) -> None:
+        self._x("stage_paths", suppressions=None, lineage=None, evidence=None, rejects=str(rejects), warnings=None)
+        self._x("stage_rejects")
+
+    def _after_load(self) -> None:
+        self._x("drop_stage")
+
+    @contextmanager
+    def _load_scope(self, stage: Stage) -> Iterator[None]:
+        """A bulk load drops the lookup index in a transaction of its own and builds it again
+        after its COMMIT, whatever happens. Dropped inside the load's transaction, DuckDB's COMMIT
+        writes every new row to the WAL instead (33 s more at 10M rows)."""
+        if not self._bulk_load(stage):
+            yield
+            return
+        self._x("drop_lookup_index")
+        try:
+            yield
         finally:
-            self.con.execute("DROP TABLE IF EXISTS stage_changes; DROP MACRO TABLE IF EXISTS staged; "
-                             "DROP TABLE IF EXISTS erased_map; "
-                             "DROP TABLE IF EXISTS soft_bounce_blocks")
-        return counts
+            self._ensure_lookup_index()
+
+    def _bulk_load(self, stage: Stage) -> bool:
+        """Whether this load rebuilds the lookup index rather than update it (INDEX_REBUILD_MIN_ROWS)."""
+        staged = self._one("parquet_rows", "runs", path=str(stage.suppressions))[0]
+        if staged < INDEX_REBUILD_MIN_ROWS:
+            return False
+        return 2 * staged >= self._one("suppression_rows", "runs")[0]
 
     def _ensure_lookup_index(self) -> None:
         """Build the lookup index if a bulk load dropped it. After the load's COMMIT, not inside
         it: DuckDB builds an index over rows of an open transaction at COMMIT, in memory, and a
         10M-row build there exceeds the store's memory limit. Until it is built (if building fails
         or the process dies first, at the next open) lookups are right, only slower."""
-        present = self.con.execute(
-            "SELECT count(*) FROM duckdb_indexes() WHERE index_name = 'suppressions_lookup'").fetchall()[0][0]
-        if present:
+        if self._one("has_lookup_index", "runs")[0]:
             return
         try:
             self._x("create_lookup_index")
         except duckdb.Error as exc:
             log.warning("the lookup index of %s was not rebuilt (%s); lookups scan the table until it is", self.url, exc)
-
-    def _bulk_load(self, stage: Stage) -> bool:
-        """Whether this load rebuilds the lookup index rather than update it (INDEX_REBUILD_MIN_ROWS)."""
-        staged = self.con.execute("SELECT count(*) FROM read_parquet(?)", [str(stage.suppressions)]).fetchall()[0][0]
-        if staged < INDEX_REBUILD_MIN_ROWS:
-            return False
-        held = self.con.execute("SELECT count(*) FROM suppressions").fetchall()[0][0]
-        return 2 * staged >= held
-
-    def finish_run(self, run_id, status, summary, validation, error, files=None, stage=None) -> None:
-        self.con.execute("BEGIN")
-        try:
-            if stage is not None and stage.rejects.exists():
-                self.con.execute(_q("insert_rejects"), {"run_id": run_id, "rejects": str(stage.rejects)})
-            if files:
-                self._record_files(run_id, files)
-            self._close_run(run_id, status, summary, validation, error)
-            self.con.execute("COMMIT")
-        except BaseException:
-            _rollback(self.con)
-            raise
-
-    def rollback_run(self, run_id: str) -> dict:
-        run = self.rollbackable(run_id)
-        now = utcnow()
-        p = {"run_id": run_id, "now": now, "tenant": run["tenant"]}
-        self.con.execute("BEGIN")
-        try:
-            self._x("rollback_touched", **p)
-            self._x("rollback_lineage", **p)
-            self._x("rollback_remaining", **p)
-            removed, narrowed = self._x("rollback_counts").fetchall()[0]
-            self._x("rollback_events", **p)
-            self._x("rollback_evidence", **p)
-            self._x("rollback_delete")
-            self._x("rollback_narrow", **p)
-            contacts = self._contact_changes(run["tenant"], run_id, now, "status_input_from_rollback",
-                                             "changes_recompute", detail="rollback of run")
-            self.con.execute(
-                "UPDATE import_runs SET status = 'rolled_back', rolled_back_at = ? WHERE run_id = ?", [now, run_id])
-            self.con.execute("COMMIT")
-        except BaseException:
-            _rollback(self.con)
-            raise
-        finally:
-            self.con.execute("DROP TABLE IF EXISTS rollback_keys; DROP TABLE IF EXISTS rollback_left")
-        return {"run_id": run_id, "status": "rolled_back", "suppressions_removed": removed,
-                "suppressions_narrowed": narrowed, "contacts_changed": contacts["contacts_changed"]}
 
     # -- reads ----------------------------------------------------------------------------------
     def check(self, tenant, inputs: pl.DataFrame) -> pl.DataFrame:
@@ -287,7 +185,7 @@ class DuckDBStore(Store):
             return self._check_point(tenant, inputs)
         self.con.register("check_inputs", inputs.select("idx", "channel", "address").to_arrow())
         try:
-            return self._frame("check_keyed" if self.has_erasures(tenant) else "check", {"tenant": tenant})
+            return self._frame("check_keyed" if self.has_erasures(tenant) else "check", tenant=tenant)
         finally:
             self.con.unregister("check_inputs")
 
@@ -301,40 +199,18 @@ class DuckDBStore(Store):
         for idx, channel, address in zip(*(inputs[c].to_list() for c in ("idx", "channel", "address")), strict=True):
             for stored in (address, "hmac:" + address_hmac(self.key, address)) if address is not None else ():
                 wanted.setdefault((channel, stored), []).append(idx)
-        params = {f"a{i}": a for i, a in enumerate(sorted({a for _, a in wanted}))}
-        sql = _q("check_point", "read").replace("$addresses", ", ".join(f"${k}" for k in params))
-        rows = self.con.execute(sql, {"tenant": tenant, **params}).fetchall() if params else []
+        addresses = sorted({a for _, a in wanted})
+        # Unused places repeat an address: a NULL in the list turns the index scan into a table scan.
+        params = {f"a{i}": addresses[min(i, len(addresses) - 1)] for i in range(2 * POINT_LOOKUP_MAX)}
+        rows = self._x("check_point", "read", tenant=tenant, **params).fetchall() if addresses else []
         hits = [(idx, reason, scope) for channel, address, reason, scope in rows for idx in wanted.get((channel, address), ())]
         return pl.DataFrame(hits, schema={"idx": inputs.schema["idx"], "reason": pl.String, "scope": pl.String},
                             orient="row")
 
-    def export(self, tenant) -> pl.DataFrame:
-        return self._frame("export", {"tenant": tenant})
-
-    def _frame(self, name: str, params: dict) -> pl.DataFrame:
-        return pl.from_arrow(self.con.sql(_q(name, "read"), params=params).to_arrow_table())
-
-    def _dicts(self, sql: str, params: dict) -> list[dict]:
-        cur = self.con.execute(sql, params)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
-
-    def rejects(self, run_id) -> pl.DataFrame:
-        return self._frame("rejects", {"run_id": run_id})
-
-    # -- enforcement primitives (the logic is in Store) -------------------------------------
-    def _txn(self, tenant=None):
-        return _Transaction(self.con)
-
-    def _one(self, name: str, file: str = "load", **params) -> tuple:
-        return self._x(name, file, **params).fetchall()[0]
-
-    def _cframe(self, name: str, **params) -> pl.DataFrame:
-        sql = _q(name, "contacts")
-        return pl.from_arrow(self.con.sql(sql, params=_used(sql, params)).to_arrow_table())
-
+    # -- enforcement hooks ----------------------------------------------------------------------
     def _stage_contact_files(self, contacts, rejects, params) -> None:
         self._x("stage_contacts", "contacts", **params, contacts=str(contacts))
+        self._stage_rejects(rejects)
 
     def _select(self, tenant, ids, segment) -> None:
         if segment is not None:
@@ -346,9 +222,6 @@ class DuckDBStore(Store):
         finally:
             self.con.unregister("erase_ids")
 
-    def _drop(self, *tables: str) -> None:
-        self.con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in tables))
-
     def _after_erasure(self) -> None:
         """Rewrite the file: DuckDB keeps the old versions of updated rows in blocks it only marks
         free, so an erased address would survive in the file (`strings store.duckdb`). A copy of
@@ -358,13 +231,14 @@ class DuckDBStore(Store):
         fresh = path.with_name(path.name + ".rewrite")
         for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
             leftover.unlink(missing_ok=True)
-        current = self.con.execute("SELECT current_database()").fetchall()[0][0]
         self._x("drop_lookup_index")  # built again after the copy: a 10M-row index inside it would not fit
-        self.con.execute(f"ATTACH '{_quoted(fresh)}' AS erasure_copy")
+        self._x("attach_copy", "runs", path=str(fresh))
         try:
+            # COPY FROM DATABASE takes identifiers only: the store's own name, quoted
+            current = self._one("current_database", "runs")[0].replace('"', '""')
             self.con.execute(f'COPY FROM DATABASE "{current}" TO erasure_copy')
         finally:
-            self.con.execute("DETACH erasure_copy")
+            self._x("detach_copy", "runs")
         self.con.close()
         os.replace(fresh, path)
         self.con = connect_duckdb(str(path), **BULK_WRITE_CONFIG)
@@ -373,45 +247,3 @@ class DuckDBStore(Store):
 
     def close(self) -> None:
         self.con.close()
-
-    # -- sync watermarks (nightly API sync) ------------------------------------------------------
-    def watermark(self, tenant: str, source: str) -> str | None:
-        rows = self.con.execute(
-            "SELECT watermark FROM sync_watermarks WHERE tenant = ? AND source = ?", [tenant, source]
-        ).fetchall()
-        return rows[0][0] if rows else None
-
-    def _write_watermarks(self, tenant: str, watermarks: dict[str, str], run_id: str | None, now) -> None:
-        """Inside the caller's transaction. Fixed-width UTC text: greatest() keeps the later time."""
-        self.con.executemany(
-            "INSERT INTO sync_watermarks AS w VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, source) DO UPDATE SET "
-            "run_id = CASE WHEN excluded.watermark > w.watermark THEN excluded.run_id ELSE w.run_id END, "
-            "watermark = greatest(w.watermark, excluded.watermark), updated_at = excluded.updated_at",
-            [[tenant, source, value, run_id, now] for source, value in sorted(watermarks.items())],
-        )
-
-    def save_watermarks(self, tenant: str, watermarks: dict[str, str], run_id: str | None = None) -> None:
-        self.con.execute("BEGIN")
-        try:
-            self._write_watermarks(tenant, watermarks, run_id, utcnow())
-            self.con.execute("COMMIT")
-        except BaseException:
-            _rollback(self.con)
-            raise
-
-
-class _Transaction:
-    """BEGIN ... COMMIT, or ROLLBACK on any exception."""
-
-    def __init__(self, con):
-        self.con = con
-
-    def __enter__(self):
-        self.con.execute("BEGIN")
-        return self.con
-
-    def __exit__(self, exc_type, *exc):
-        if exc_type:
-            _rollback(self.con)
-        else:
-            self.con.execute("COMMIT")

@@ -1,4 +1,5 @@
-"""Tenant sources for the nightly sync: a TOML file (`--sources FILE`, else $SUPPRESSION_SOURCES).
+"""Tenant sources for the nightly sync: a TOML file (`--sources FILE`, else the settings' sources
+file, $SUPPRESSION_SOURCES).
 
     [defaults]                      # options for every source that does not set its own (optional)
     overlap_hours = 6
@@ -13,9 +14,9 @@
 `config/sources.example.toml` shows every platform. A mistake is one line naming the file and
 the entry. Tenants and source names become folder names of the pulls (which a pull empties
 first): letters, digits, `.`, `_` and `-` only. The file holds references to credentials, never a
-secret: they are resolved only when a source is pulled, from the environment or from an Airflow
-connection (password, else extra `api_key`; login and extra where a platform needs them, e.g.
-SES), with surrounding whitespace stripped.
+secret: they are resolved only when a source is pulled, through the settings' `Secrets`: from the
+environment or from an Airflow connection (password, else extra `api_key`; login and extra where
+a platform needs them, e.g. SES), with surrounding whitespace stripped.
 """
 from __future__ import annotations
 
@@ -26,19 +27,20 @@ from pathlib import Path
 
 from pipelines.errors import UsageError
 from pipelines.model import check_name
-from pipelines.sync import PLATFORMS, client_class
-from pipelines.sync.base import COMMON_OPTIONS, Credentials, Option, Source
-from pipelines.sync.http import SyncError
+from pipelines.platforms import api_platforms, client_class
+from pipelines.platforms.client import COMMON_OPTIONS, Credentials, Option, Source
+from pipelines.platforms.http import SyncError
+from pipelines.settings import SOURCES_ENV, Secrets, Settings
 
-ENV_VAR = "SUPPRESSION_SOURCES"
 SOURCE_KEYS = ("tenant", "name", "platform", "credentials", "options")
 _CREDENTIALS = re.compile(r"(env|airflow):([A-Za-z_][A-Za-z0-9_.-]*)")
 
 
-def sources_path(explicit: str | os.PathLike | None = None) -> Path:
-    value = explicit or os.environ.get(ENV_VAR)
+def sources_path(explicit: str | os.PathLike | None = None, settings: Settings | None = None) -> Path:
+    """The sources file: `explicit`, else the settings' (default: the environment's)."""
+    value = explicit or (settings or Settings.from_env()).sources_file
     if not value:
-        raise UsageError(f"name the sources file with --sources or ${ENV_VAR} (see config/sources.example.toml)")
+        raise UsageError(f"name the sources file with --sources or ${SOURCES_ENV} (see config/sources.example.toml)")
     return Path(value)
 
 
@@ -133,8 +135,8 @@ def parse_sources(doc: dict, path: str) -> list[Source]:
         tenant, name, platform, credentials = (entry[k].strip() for k in ("tenant", "name", "platform", "credentials"))
         check_name("tenant", tenant, where)
         check_name("name", name, where)
-        if platform not in PLATFORMS:
-            raise UsageError(f"{where}: platform {platform!r} has no API client (known: {', '.join(PLATFORMS)})")
+        if platform not in api_platforms():
+            raise UsageError(f"{where}: platform {platform!r} has no API client (known: {', '.join(api_platforms())})")
         if not _CREDENTIALS.fullmatch(credentials):
             raise UsageError(f"{where}: credentials must be a reference, env:VARIABLE or airflow:connection_id "
                              "(never the key itself)")
@@ -180,24 +182,26 @@ def _stripped(value) -> str | None:
     return value.strip() or None if isinstance(value, str) else value
 
 
-def resolve_credentials(source: Source) -> Credentials:
-    """The secret behind a source's reference: an environment variable or an Airflow connection.
+def resolve_credentials(source: Source, secrets: Secrets | None = None) -> Credentials:
+    """The secret behind a source's reference, looked up in `secrets` (default: the environment's,
+    without Airflow): an environment variable or an Airflow connection.
 
     A connection that cannot be read is a retryable SyncError: Airflow reports a secrets backend
     that failed for a moment as "not found", and two retries of a missing one cost little.
     """
+    secrets = secrets or Settings.from_env().secrets
     kind, _, ref = source.credentials.partition(":")
     if kind == "env":
-        value = (os.environ.get(ref) or "").strip()
+        value = (secrets.env(ref) or "").strip()
         if not value:
             raise UsageError(f"{source.label}: environment variable {ref} is not set (credentials {source.credentials})")
         return _credentials(source, value)
+    if secrets.connection is None:
+        raise UsageError(f"{source.label}: credentials {source.credentials} need Airflow (or use env:VARIABLE)")
     try:
-        from airflow.sdk import Connection
-    except Exception:  # noqa: BLE001 - Airflow missing or broken: say what the reference needs
+        conn = secrets.connection(ref)
+    except ImportError:  # Airflow missing or broken: say what the reference needs
         raise UsageError(f"{source.label}: credentials {source.credentials} need Airflow (or use env:VARIABLE)") from None
-    try:
-        conn = Connection.get(ref)
     except Exception as exc:  # noqa: BLE001 - not defined, no secrets backend; the text may hold a URI
         raise SyncError(f"{source.label}: Airflow connection {ref!r} is not available ({type(exc).__name__})",
                         retryable=True) from None

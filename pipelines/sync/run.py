@@ -25,10 +25,13 @@ from pathlib import Path
 
 from pipelines.errors import UserError, first_line
 from pipelines.model import check_name
-from pipelines.sync import client_class
-from pipelines.sync.base import Credentials, Source, Window
+from pipelines.platforms import client_class
+from pipelines.platforms.client import Credentials, Source, Window
+from pipelines.platforms.http import SyncError
+from pipelines.settings import Secrets
+from pipelines.store import opened
+from pipelines.summary import public_summary
 from pipelines.sync.config import resolve_credentials
-from pipelines.sync.http import SyncError
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +62,9 @@ def plan(sources: list[Source], store) -> list[dict]:
 
 
 def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[float], None] = time.sleep,
-         credentials: Credentials | None = None) -> dict:
-    """Pull one job's window into files under `out` (emptied first); no store access.
+         credentials: Credentials | None = None, secrets: Secrets | None = None) -> dict:
+    """Pull one job's window into files under `out` (emptied first); no store access. The
+    credentials are looked up in `secrets` (the entry point's settings) unless given.
 
     Raises SyncError (`.stats` attached) when the platform fails past the retries or refuses, and
     for anything unexpected (a malformed record): one redacted line, no chained traceback.
@@ -73,7 +77,7 @@ def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[flo
     if out.exists():  # an earlier try's files
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    client = client_class(source.platform)(source, credentials or resolve_credentials(source), sleep=sleep)
+    client = client_class(source.platform)(source, credentials or resolve_credentials(source, secrets), sleep=sleep)
     try:
         try:
             files = client.pull(window, out)
@@ -100,9 +104,10 @@ def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[flo
 
 
 def load(pulled: dict, store) -> dict:
-    """Load one pulled source through the one ingest path; the watermark moves in its transaction."""
+    """Load one pulled source through the one ingest path, with its report; the watermark moves in
+    the load's transaction."""
     from pipelines.ingest import IngestRequest, ingest
-    from pipelines.store import Store, open_store
+    from pipelines.report import with_report
 
     source = Source.from_dict(pulled["source"])
     missing = [f for f in pulled["files"] if not Path(f).exists()]
@@ -117,22 +122,10 @@ def load(pulled: dict, store) -> dict:
         max_reject_rate=source.options["max_reject_rate"],
         watermarks={source.name: pulled["new_watermark"]},
     )
-    own = not isinstance(store, Store)
-    st = open_store(store) if own else store
-    try:
-        summary = ingest(req, st)
+    with opened(store) as st:
+        summary = with_report(st, lambda: ingest(req, st))
         stored = st.watermark(source.tenant, source.name)
-    finally:
-        if own:
-            st.close()
-    return {**pulled, "status": summary["status"], "ingest": _public(summary), "new_watermark": stored}
-
-
-def _public(summary: dict) -> dict:
-    import json
-
-    keep = {k: v for k, v in summary.items() if k not in ("reject_examples",)}
-    return json.loads(json.dumps(keep, default=str))
+    return {**pulled, "status": summary["status"], "ingest": public_summary(summary), "new_watermark": stored}
 
 
 def result_of(pulled_or_job: dict) -> dict:
@@ -158,39 +151,28 @@ def result_of(pulled_or_job: dict) -> dict:
 
 
 def sync_source(source: Source, store, now: datetime | None = None, sleep: Callable[[float], None] = time.sleep,
-                workdir: Path | None = None) -> dict:
+                workdir: Path | None = None, secrets: Secrets | None = None) -> dict:
     """Plan, pull and load one source in this process; returns its report (raises on failure)."""
-    from pipelines.store import Store, open_store
-
-    own = not isinstance(store, Store)
-    st = open_store(store) if own else store
-    try:
+    with opened(store) as st:
         [job] = plan([source], st)
         with tempfile.TemporaryDirectory(prefix="suppress-sync-", dir=workdir) as tmp:
-            pulled = pull(job, Path(tmp) / source.name, now=now, sleep=sleep)
+            pulled = pull(job, Path(tmp) / source.name, now=now, sleep=sleep, secrets=secrets)
             try:
                 return result_of(load(pulled, st))
             except UserError as exc:  # refused: the report still says what was pulled
                 exc.stats = {k: pulled[k] for k in ("records", "since", "files", *STATS_KEYS)}
                 raise
-    finally:
-        if own:
-            st.close()
 
 
-def sync_tenant(sources: list[Source], store, now: datetime | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> tuple[list[dict], list[UserError]]:
+def sync_tenant(sources: list[Source], store, now: datetime | None = None, sleep: Callable[[float], None] = time.sleep,
+                secrets: Secrets | None = None) -> tuple[list[dict], list[UserError]]:
     """Every source in turn; one that fails, however, does not stop the others. Returns (reports,
     errors); an unexpected error is recorded as its source's SyncError."""
-    from pipelines.store import Store, open_store
-
-    own = not isinstance(store, Store)
-    st = open_store(store) if own else store
     reports, errors = [], []
-    try:
+    with opened(store) as st:
         for source in sources:
             try:
-                reports.append(sync_source(source, st, now=now, sleep=sleep))
+                reports.append(sync_source(source, st, now=now, sleep=sleep, secrets=secrets))
             except Exception as exc:  # noqa: BLE001 - whatever it was, the other sources still run
                 if not isinstance(exc, UserError):
                     log.debug("%s", traceback.format_exc())
@@ -199,9 +181,6 @@ def sync_tenant(sources: list[Source], store, now: datetime | None = None,
                 old = st.watermark(source.tenant, source.name)
                 failed = {"source": source.to_dict(), "old_watermark": old, "error": str(exc), **getattr(exc, "stats", {})}
                 if getattr(exc, "summary", None):  # the load ran and was refused: its run summary
-                    failed["ingest"] = _public(exc.summary)
+                    failed["ingest"] = public_summary(exc.summary)
                 reports.append(result_of(failed))
-    finally:
-        if own:
-            st.close()
     return reports, errors

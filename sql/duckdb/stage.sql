@@ -164,3 +164,40 @@ SELECT warning, count(*) AS n FROM read_parquet(:warnings) GROUP BY ALL ORDER BY
 -- canonical columns (`:percent` of them; all of them below the sample size).
 SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at, source_platform, detail, time_known
 FROM read_parquet(:suppressions) USING SAMPLE :percent PERCENT (bernoulli, 7);
+
+-- Contacts import (`suppress contacts import`, pipelines/enforce/contacts.py): the same staging
+-- DuckDB over the normalized contact parts (file_idx, line, contact_id, email, phone, consent_in,
+-- attributes, value, error, file, has_email, has_phone). Every path here is a bound parameter:
+-- DuckDB (2.0) binds the list `read_parquet` reads and a COPY's target; only a view cannot be
+-- prepared, which these statements do without.
+
+-- name: contacts_rows
+-- One row per contact id: the last line wins (later files, then later lines); the earlier valid
+-- lines of the same id are quarantined as duplicate_id.
+CREATE TEMP TABLE contact_rows AS
+SELECT *, CASE WHEN error IS NULL AND row_number() OVER (
+               PARTITION BY contact_id, error IS NULL ORDER BY file_idx DESC, line DESC) > 1
+          THEN 'duplicate_id' ELSE error END AS final_error
+FROM read_parquet($parts);
+
+-- name: contacts_accepted
+COPY (
+    SELECT contact_id, email, phone, consent_in, attributes, has_email, has_phone
+    FROM contact_rows WHERE final_error IS NULL
+) TO $out (FORMAT parquet);
+
+-- name: contacts_rejects
+-- In the shape of the suppressions' rejects (`rejects` above); a duplicate shows its id.
+COPY (
+    SELECT file, line, CASE WHEN final_error = 'duplicate_id' THEN contact_id ELSE value END AS value,
+           final_error AS error, 'contacts' AS platform, '' AS detail
+    FROM contact_rows WHERE final_error IS NOT NULL
+    ORDER BY file, line
+) TO $out (FORMAT parquet);
+
+-- name: contacts_file_counts
+SELECT file_idx, count(*) AS rows_read, count(*) FILTER (WHERE final_error IS NOT NULL) AS rows_rejected
+FROM contact_rows GROUP BY file_idx;
+
+-- name: contacts_reject_counts
+SELECT final_error, count(*) AS n FROM contact_rows WHERE final_error IS NOT NULL GROUP BY ALL ORDER BY n DESC;

@@ -1,13 +1,4 @@
--- Read-side queries: lookups, exports, run listings (PostgreSQL flavour of sql/duckdb/read.sql).
-
--- name: check
--- check_inputs: a TEMP table (idx, channel, address) COPYed from the inputs. Returns the active
--- suppressions per input; the blocking rules are applied in Python (pipelines/lookup.py).
-SELECT i.idx, s.reason, s.scope
-FROM check_inputs i
-JOIN suppressions s
-  ON s.tenant = %(tenant)s AND s.channel = i.channel AND s.address = i.address
-WHERE i.address IS NOT NULL AND s.lifted_at IS NULL;
+-- Read-side queries: lookups, exports, run listings that PostgreSQL words its own way (the rest: sql/common/read.sql).
 
 -- name: tokenize_check_inputs
 -- Where the tenant has erased addresses: an erased one matches by its token.
@@ -51,14 +42,6 @@ FROM suppressions WHERE tenant = %(tenant)s AND lifted_at IS NULL
 ORDER BY channel COLLATE "C", CASE WHEN address LIKE 'hmac:%%' THEN NULL ELSE address END COLLATE "C",
          reason COLLATE "C", scope COLLATE "C";
 
--- name: runs
-SELECT run_id, tenant, kind, status, dry_run, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
-       suppressions_added, suppressions_updated, error
-FROM import_runs WHERE tenant = %(tenant)s ORDER BY started_at DESC;
-
--- name: run
-SELECT * FROM import_runs WHERE run_id = %(run_id)s;
-
 -- name: runs_since
 -- The cross-run report's input: runs of one tenant (or all, tenant NULL) since a time.
 SELECT run_id, tenant, kind, status, dry_run, started_at, finished_at, rows_read, rows_accepted, rows_rejected,
@@ -67,13 +50,5 @@ FROM import_runs
 WHERE started_at >= %(since)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 ORDER BY started_at, run_id COLLATE "C";
 
--- name: run_files
-SELECT path, sha256, platform, kind, detected_why, rows_read, rows_rejected FROM run_files WHERE run_id = %(run_id)s;
-
 -- name: rejects
 SELECT file, line, value, error, platform, detail FROM quarantine WHERE run_id = %(run_id)s ORDER BY file COLLATE "C", line;
-
--- name: succeeded_with_hash
-SELECT run_id FROM import_runs
-WHERE tenant = %(tenant)s AND input_hash = %(input_hash)s AND status = 'succeeded' AND NOT dry_run
-ORDER BY started_at DESC LIMIT 1;

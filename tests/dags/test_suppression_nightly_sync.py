@@ -1,6 +1,6 @@
 """suppression_nightly_sync end to end with `dag.test()` against the fake platform APIs on
-127.0.0.1 (tests/sync/fake_api.py), loading into a real store; plus its helpers in
-pipelines.airflow_tasks and credentials from Airflow connections."""
+127.0.0.1 (tests/sync/fake_api.py), loading into a real store; plus its plain functions in
+pipelines.airflow.nightly_sync and credentials from Airflow connections."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import airflow_tasks
+from pipelines.airflow import nightly_sync
+from pipelines.airflow.resources import StoreUnavailable, task_settings
 from pipelines.errors import UsageError, UserError
-from pipelines.sync.http import SyncError
+from pipelines.platforms.http import SyncError
 from tests.sync.conftest import ENV, sources_toml
 from tests.sync.fake_api import KEYS, FakeApis, record_at
 
@@ -220,56 +221,60 @@ def test_credentials_from_airflow_connections(world):
     from pipelines.sync.config import load_sources, resolve_credentials
 
     by_name = {s.name: s for s in load_sources(world["sources"])}
-    assert resolve_credentials(by_name["sendgrid-main"]).secret == KEYS["sendgrid"]
-    assert resolve_credentials(by_name["klaviyo-main"]).secret == KEYS["klaviyo"]  # extra api_key
-    ses = resolve_credentials(by_name["ses-main"])
+    secrets = task_settings(need_store=False).secrets
+    assert resolve_credentials(by_name["sendgrid-main"], secrets).secret == KEYS["sendgrid"]
+    assert resolve_credentials(by_name["klaviyo-main"], secrets).secret == KEYS["klaviyo"]  # extra api_key
+    ses = resolve_credentials(by_name["ses-main"], secrets)
     assert (ses.login, ses.secret) == KEYS["ses"]
     missing = type(by_name["ses-main"])(**{**by_name["ses-main"].to_dict(), "credentials": "airflow:no_such_conn"})
     # Airflow reports a secrets backend that failed for a moment as "not found": retried
     with pytest.raises(SyncError, match="Airflow connection 'no_such_conn' is not available") as caught:
-        resolve_credentials(missing)
+        resolve_credentials(missing, secrets)
     assert caught.value.retryable
+    with pytest.raises(UsageError, match="need Airflow"):  # settings without Airflow's connections
+        resolve_credentials(by_name["ses-main"])
 
 
 def test_airflow_connection_secrets_are_stripped_and_control_characters_refused(world, monkeypatch):
     from pipelines.sync.config import load_sources, resolve_credentials
 
     by_name = {s.name: s for s in load_sources(world["sources"])}
+    secrets = task_settings(need_store=False).secrets
     monkeypatch.setenv("AIRFLOW_CONN_ACME_SENDGRID", json.dumps({"conn_type": "generic", "password": KEYS["sendgrid"] + "\r\n"}))
     monkeypatch.setenv("AIRFLOW_CONN_ACME_SES", json.dumps(
         {"conn_type": "aws", "login": f" {KEYS['ses'][0]}\n", "password": KEYS["ses"][1] + "\n",
          "extra": {"session_token": "tok-0001\n"}}))
-    assert resolve_credentials(by_name["sendgrid-main"]).secret == KEYS["sendgrid"]
-    ses = resolve_credentials(by_name["ses-main"])
+    assert resolve_credentials(by_name["sendgrid-main"], secrets).secret == KEYS["sendgrid"]
+    ses = resolve_credentials(by_name["ses-main"], secrets)
     assert (ses.login, ses.secret, ses.extra) == (*KEYS["ses"], {"session_token": "tok-0001"})
 
     inner = "SG.pasted\nover-two-lines-0002"
     monkeypatch.setenv("AIRFLOW_CONN_ACME_SENDGRID", json.dumps({"conn_type": "generic", "password": inner}))
     with pytest.raises(UsageError, match="credentials airflow:acme_sendgrid: the secret holds a line break") as caught:
-        resolve_credentials(by_name["sendgrid-main"])
+        resolve_credentials(by_name["sendgrid-main"], secrets)
     assert "over-two-lines" not in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_a_key_with_a_trailing_line_break_still_pulls(apis, world, monkeypatch):
     """Pasted with its line break into a connection: stripped, it is sent and accepted."""
     monkeypatch.setenv("AIRFLOW_CONN_ACME_SENDGRID", json.dumps({"conn_type": "generic", "password": KEYS["sendgrid"] + "\n"}))
-    jobs = airflow_tasks.sync_jobs({"tenant": TENANT}, str(world["store"]))
+    jobs = nightly_sync.sync_jobs({"tenant": TENANT})
     sendgrid = next(j for j in jobs if j["source"]["platform"] == "sendgrid")
-    pulled = airflow_tasks.pull_job(sendgrid, "manual__x")
+    pulled = nightly_sync.pull_job(sendgrid, "manual__x")
     assert pulled["records"] > 0
     assert {r.headers["authorization"] for r in apis.seen("sendgrid")} == {f"Bearer {KEYS['sendgrid']}"}
 
 
 def test_pull_and_load_helpers(apis, world, tmp_path, monkeypatch):
-    jobs = airflow_tasks.sync_jobs({"tenant": TENANT}, str(world["store"]))
+    jobs = nightly_sync.sync_jobs({"tenant": TENANT})
     assert [j["source"]["name"] for j in jobs] == [f"{p}-main" for p in PLATFORMS]
     assert all(j["old_watermark"] is None for j in jobs)
-    assert airflow_tasks.sync_jobs({"tenant": TENANT, "sources_file": str(world["sources"])}, str(world["store"]))
+    assert nightly_sync.sync_jobs({"tenant": TENANT, "sources_file": str(world["sources"])})
     with pytest.raises(UserError, match="no sources for tenant 'initech'"):
-        airflow_tasks.sync_jobs({"tenant": "initech"}, str(world["store"]))
+        nightly_sync.sync_jobs({"tenant": "initech"})
 
     ses = next(j for j in jobs if j["source"]["platform"] == "ses")
-    pulled = airflow_tasks.pull_job(ses, "scheduled__2026-11-30T02:00:00+00:00")
+    pulled = nightly_sync.pull_job(ses, "scheduled__2026-11-30T02:00:00+00:00")
     [path] = pulled["files"]
     assert Path(path).parent == world["pulled"] / "scheduled__2026-11-30T02_00_00_00_00" / TENANT / "ses-main"
     json.dumps(pulled)  # goes through XCom
@@ -277,12 +282,12 @@ def test_pull_and_load_helpers(apis, world, tmp_path, monkeypatch):
     monkeypatch.setenv("SUPPRESSION_SYNC_DIR", str(tmp_path / "elsewhere"))  # a worker that does not share it
     moved = {**pulled, "files": [str(tmp_path / "elsewhere" / "x.json")]}
     with pytest.raises(UserError, match="SUPPRESSION_SYNC_DIR on storage they share"):
-        airflow_tasks.load_pulled(moved, str(world["store"]))
+        nightly_sync.load_pulled(moved)
 
-    report = airflow_tasks.load_pulled(pulled, str(world["store"]))
+    report = nightly_sync.load_pulled(pulled)
     assert report["status"] == "succeeded" and report["new_watermark"] == pulled["new_watermark"]
     assert not Path(path).exists() and not (world["pulled"] / "scheduled__2026-11-30T02_00_00_00_00").exists()
-    assert "ses-main (ses): succeeded" in airflow_tasks.sync_text(report)
+    assert "ses-main (ses): succeeded" in nightly_sync.sync_text(report)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,20 +310,20 @@ def test_the_store_must_stay_the_one_the_run_started_with(world, monkeypatch, ca
     import logging
 
     monkeypatch.setenv("SUPPRESSION_STORE", "postgresql://sync:s3cret-pw@db:5432/supp?sslmode=require")
-    with caplog.at_level(logging.INFO, logger="pipelines.airflow_tasks"):
-        ref = airflow_tasks.store_reference()
+    with caplog.at_level(logging.INFO, logger="pipelines.airflow.resources"):
+        ref = nightly_sync.store()
     assert ref == {"store": "postgresql://***@db:5432/supp?sslmode=require", "origin": "$SUPPRESSION_STORE"}
     assert "from $SUPPRESSION_STORE" in caplog.text and "s3cret-pw" not in caplog.text + json.dumps(ref)
-    assert airflow_tasks.store_url_for_airflow(expected=ref).endswith("@db:5432/supp?sslmode=require")
+    assert task_settings(ref).store.endswith("@db:5432/supp?sslmode=require")
 
     monkeypatch.setenv("SUPPRESSION_STORE", "postgresql://sync:s3cret-pw@other:5432/supp?sslmode=require")
-    with pytest.raises(airflow_tasks.StoreUnavailable, match="but this run started with") as caught:
-        airflow_tasks.store_url_for_airflow(expected=ref)
+    with pytest.raises(StoreUnavailable, match="but this run started with") as caught:
+        task_settings(ref)
     assert caught.value.retryable and "s3cret-pw" not in str(caught.value)
     # the connection comes back from a failed lookup: also another store than the run's
     monkeypatch.setenv("AIRFLOW_CONN_SUPPRESSION_STORE", "postgresql://sync:s3cret-pw@db:5432/supp?sslmode=require")
-    with pytest.raises(airflow_tasks.StoreUnavailable, match="from Airflow connection 'suppression_store'"):
-        airflow_tasks.store_url_for_airflow(expected=ref)
+    with pytest.raises(StoreUnavailable, match="from Airflow connection 'suppression_store'"):
+        task_settings(ref)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,10 +339,10 @@ def _age(path: Path, days: float) -> None:
 
 
 def test_maintenance_removes_old_pulls_only_in_the_sync_folder(apis, world, tmp_path, monkeypatch):
-    jobs = airflow_tasks.sync_jobs({"tenant": TENANT}, str(world["store"]))
+    jobs = nightly_sync.sync_jobs({"tenant": TENANT})
     ses = next(j for j in jobs if j["source"]["platform"] == "ses")
-    old = airflow_tasks.pull_job(ses, "scheduled__old")  # its load was refused: the files stay
-    new = airflow_tasks.pull_job(ses, "scheduled__new")
+    old = nightly_sync.pull_job(ses, "scheduled__old")  # its load was refused: the files stay
+    new = nightly_sync.pull_job(ses, "scheduled__new")
     old_run = world["pulled"] / "scheduled__old"
     for path in [*old_run.rglob("*"), old_run]:
         _age(path, 8)
@@ -345,7 +350,7 @@ def test_maintenance_removes_old_pulls_only_in_the_sync_folder(apis, world, tmp_
     mixed.write_text("{}")
     _age(mixed, 8)
 
-    done = airflow_tasks.run_maintenance(str(world["store"]))
+    done = nightly_sync.maintenance()
     assert sorted(done["pulled_files_removed"]) == sorted([*old["files"], str(mixed)])
     assert not old_run.exists() and all(Path(f).exists() for f in new["files"])
     json.dumps(done)
@@ -357,26 +362,16 @@ def test_maintenance_removes_old_pulls_only_in_the_sync_folder(apis, world, tmp_
     precious.write_text("{}")
     _age(precious, 30)
     monkeypatch.setenv("SUPPRESSION_SYNC_DIR", str(elsewhere))
-    assert airflow_tasks.run_maintenance(str(world["store"]))["pulled_files_removed"] == []
+    assert nightly_sync.maintenance()["pulled_files_removed"] == []
     assert precious.exists()
 
 
-def _dag_module(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"_test_{name}", DAGS_FOLDER / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize(("dag_file", "function"), [("suppression_nightly_sync", "_fail_fast"),
-                                                    ("suppression_migration", "_fail_on_user_error")])
-def test_a_refusal_logs_counts_never_the_rejected_addresses(caplog, dag_file, function):
+def test_a_refusal_logs_counts_never_the_rejected_addresses(caplog):
     import logging
 
     from airflow.sdk.exceptions import AirflowFailException
 
+    from pipelines.airflow.common import fail_fast
     from pipelines.errors import DataRefused
 
     exc = DataRefused("12 of 20 rows rejected (60.0%), over the limit of 10%: nothing loaded")
@@ -384,9 +379,9 @@ def test_a_refusal_logs_counts_never_the_rejected_addresses(caplog, dag_file, fu
                    "rows_rejected": 12, "reject_rate": 0.6, "rejects_by_error": {"invalid_email": 12},
                    "reject_examples": {"invalid_email": [{"value": "leaked.person@example", "line": 3}]}}
     with caplog.at_level(logging.DEBUG):
-        failed = getattr(_dag_module(dag_file), function)(exc)
+        failed = fail_fast(exc)
     assert isinstance(failed, AirflowFailException)
     assert "rejected 12 (60.0%)" in caplog.text and "invalid_email 12" in caplog.text
     assert "leaked.person" not in caplog.text
-    retryable = airflow_tasks.StoreUnavailable("no suppression store")
-    assert getattr(_dag_module(dag_file), function)(retryable) is retryable  # Airflow retries it
+    retryable = StoreUnavailable("no suppression store")
+    assert fail_fast(retryable) is retryable  # Airflow retries it

@@ -229,7 +229,7 @@ class FakeApis:
         import hashlib
         import hmac
 
-        from pipelines.sync.sigv4 import ALGORITHM, EMPTY_SHA256, canonical_query, signing_key
+        from pipelines.platforms.ses.sigv4 import ALGORITHM, EMPTY_SHA256, canonical_query, signing_key
 
         auth = request.headers.get("Authorization", "")
         amz_date = request.headers.get("x-amz-date", "")

@@ -1,206 +1,23 @@
-"""Each platform's client against the fake API: paging and its quirks, incremental filters, rate
-limits, and files that `suppress detect` takes for the right platform and kind. No store here."""
+"""Every platform's client against the fake API: files that `suppress detect` takes for the right
+platform and kind, refused keys, shapes that are not the API, paging that never ends, day filters,
+logs. Each client's own paging and filters: `tests/platforms/<name>/test_api.py`. No store here."""
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from pipelines.platforms.http import SyncError
 from pipelines.sync.config import load_sources
-from pipelines.sync.http import SyncError
 from pipelines.sync.run import format_watermark, pull
 from tests.conftest import run_cli
 
-from .conftest import NIGHT1, NIGHT2, TENANT, sources_toml
-from .fake_api import DROP, KEYS, record_at
-
-NIGHT1_MARK = format_watermark(NIGHT1)
-SINCE2 = NIGHT1 - timedelta(hours=6)  # night 2's window start: the watermark minus the default overlap
-
-
-def source(apis, platform: str, tmp_path: Path, options: dict | None = None):
-    path = tmp_path / f"{platform}.toml"
-    path.write_text(sources_toml(apis.url, (platform,), options=options))
-    [found] = load_sources(path)
-    return found
-
-
-def run_pull(apis, platform, tmp_path, watermark=None, now=NIGHT1, options=None, waits=None):
-    src = source(apis, platform, tmp_path, options)
-    return pull({"source": src.to_dict(), "old_watermark": watermark}, tmp_path / "out" / src.name, now=now,
-                sleep=(waits if waits is not None else []).append)
-
-
-def records(path: str, key: str | None) -> list[dict]:
-    doc = json.loads(Path(path).read_text())
-    return doc if key is None else doc[key]
-
-
-def test_sendgrid_offset_paging_without_a_total_and_start_time(apis, api_env, tmp_path):
-    first = run_pull(apis, "sendgrid", tmp_path)
-    bounces = apis.seen("sendgrid", "/v3/suppression/bounces")
-    assert [(r.param("limit"), r.param("offset")) for r in bounces] == [("2", "0"), ("2", "2"), ("2", "4")]
-    assert all(r.param("start_time") is None for r in apis.seen("sendgrid"))  # first night: everything
-    assert all(r.headers["authorization"] == f"Bearer {KEYS['sendgrid']}" for r in apis.seen("sendgrid"))
-    names = [Path(f).name for f in first["files"]]
-    assert names == [f"sendgrid_{n}.json" for n in
-                     ("bounces", "blocks", "spam_reports", "invalid_emails", "unsubscribes", "group_unsubscribes")]
-    assert len(records(first["files"][0], None)) == 4 and first["records"] == 10
-
-    apis.requests.clear()
-    apis.now = NIGHT2
-    second = run_pull(apis, "sendgrid", tmp_path, NIGHT1_MARK, NIGHT2)
-    starts = {r.param("start_time") for r in apis.seen("sendgrid", "/v3/suppression/")}
-    assert starts == {str(int(SINCE2.timestamp()))}
-    emails = {r["email"] for f in second["files"] for r in records(f, None)}
-    # the overlap's late bounce comes again; the group list has no time filter: filtered here
-    assert emails == {"late.bounce@example.com", "new.bounce@example.com", "new.angry@example.net",
-                      "new.optout@example.com", "new.group@example.com"}
-    assert second["since"] == format_watermark(SINCE2) and second["new_watermark"] == format_watermark(NIGHT2)
-
-
-def test_mailchimp_statuses_since_last_changed_and_overlapping_pages_deduplicated(apis, api_env, tmp_path):
-    for i in range(12):
-        apis.add("mailchimp", "members_a1b2c3d4e5", {
-            "id": f"bulk{i:028d}", "email_address": f"bulk{i}@example.com", "status": "cleaned", "list_id": "a1b2c3d4e5",
-            "unique_email_id": "b", "last_changed": "2024-03-01T00:00:00+00:00", "timestamp_opt": ""})
-    result = run_pull(apis, "mailchimp", tmp_path, options={"page_size": 10})
-    seen = apis.seen("mailchimp")
-    assert [(r.param("status"), r.param("offset")) for r in seen] == [("cleaned", "0"), ("cleaned", "9"), ("unsubscribed", "0")]
-    assert all(r.param("sort_field") == "last_changed" and r.param("sort_dir") == "ASC" for r in seen)
-    [path] = result["files"]
-    members = records(path, "members")
-    assert len(members) == len({m["id"] for m in members}) == 17  # the 10th came twice: kept once
-    assert {m["status"] for m in members} == {"cleaned", "unsubscribed"}
-    assert json.loads(Path(path).read_text())["list_id"] == "a1b2c3d4e5"
-
-    apis.requests.clear()
-    apis.now = NIGHT2
-    second = run_pull(apis, "mailchimp", tmp_path, NIGHT1_MARK, NIGHT2)
-    assert {r.param("since_last_changed") for r in apis.seen("mailchimp")} == {"2024-05-09T20:00:00+00:00"}
-    assert {m["email_address"] for m in records(second["files"][0], "members")} == {
-        "late.left@example.com", "new.cleaned@example.com", "new.left@example.org"}
-
-
-def test_mailchimp_data_center_comes_from_the_key(apis, api_env, tmp_path, monkeypatch):
-    src = source(apis, "mailchimp", tmp_path)
-    from pipelines.sync.base import Credentials
-    from pipelines.sync.mailchimp import MailchimpClient
-
-    no_base = type(src)(**{**src.to_dict(), "options": {**src.options, "base_url": None}})
-    assert MailchimpClient(no_base, Credentials("abc123-us6")).http.base_url == "https://us6.api.mailchimp.com"
-    with pytest.raises(Exception, match="names no data center"):
-        MailchimpClient(no_base, Credentials("abc123"))
-
-
-def test_mailgun_cursor_paging_stops_on_the_empty_page_that_still_links_on(apis, api_env, tmp_path):
-    result = run_pull(apis, "mailgun", tmp_path)
-    bounces = apis.seen("mailgun", "/v3/mg.example.com/bounces")
-    assert [(r.param("page"), r.param("address")) for r in bounces] == [
-        (None, None), ("next", "beta.gone@example.org"), ("next", "gamma.gone@example.net")]
-    assert result["records"] == 6
-    unsub = records(next(f for f in result["files"] if f.endswith("_unsubscribes.json")), "items")
-    assert {u["address"] for u in unsub} == {"all.mail@example.com", "some.tags@example.org"}
-
-    apis.requests.clear()
-    apis.now = NIGHT2
-    second = run_pull(apis, "mailgun", tmp_path, NIGHT1_MARK, NIGHT2)
-    # no time filter in the API: every page is read again, and only what is new is written
-    assert len(apis.seen("mailgun")) == 8
-    assert {r["address"] for f in second["files"] for r in records(f, "items")} == {
-        "new.gone@example.com", "new.unsub@example.net"}
-    assert [Path(f).name for f in second["files"]] == ["mailgun_mg.example.com_bounces.json",
-                                                      "mailgun_mg.example.com_unsubscribes.json"]
-
-
-def test_postmark_dump_per_stream_from_the_start_day(apis, api_env, tmp_path):
-    result = run_pull(apis, "postmark", tmp_path)
-    assert [r.path for r in apis.seen("postmark")] == ["/message-streams/outbound/suppressions/dump",
-                                                       "/message-streams/broadcast/suppressions/dump"]
-    broadcast = records(result["files"][1], "Suppressions")
-    assert broadcast == [{"EmailAddress": "pm.unsub@example.net", "SuppressionReason": "ManualSuppression",
-                          "Origin": "Recipient", "CreatedAt": "2024-04-28T12:45:00-05:00", "MessageStream": "broadcast"}]
-    apis.requests.clear()
-    apis.now = NIGHT2
-    second = run_pull(apis, "postmark", tmp_path, NIGHT1_MARK, NIGHT2)
-    assert {r.param("fromdate") for r in apis.seen("postmark")} == {"2024-05-08"}  # the start day, widened
-    assert [Path(f).name for f in second["files"]] == ["postmark_suppressions_stream-outbound.json"]
-
-
-def test_ses_signed_requests_next_token_and_start_date(apis, api_env, tmp_path):
-    result = run_pull(apis, "ses", tmp_path)  # the fake server checks every SigV4 signature
-    seen = apis.seen("ses")
-    assert [r.param("NextToken") is None for r in seen] == [True, False]
-    assert all(r.query["Reason"] == ["BOUNCE", "COMPLAINT"] and r.param("PageSize") == "2" for r in seen)
-    assert result["records"] == 4
-    apis.requests.clear()
-    apis.now = NIGHT2
-    second = run_pull(apis, "ses", tmp_path, NIGHT1_MARK, NIGHT2)
-    assert {r.param("StartDate") for r in apis.seen("ses")} == {"2024-05-09T20:00:00Z"}
-    assert {r["EmailAddress"] for r in records(second["files"][0], "SuppressedDestinationSummaries")} == {
-        "ses.late@example.net", "ses.new@example.com"}
-
-
-def test_ses_wrong_secret_is_refused(apis, api_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("ACME_SES_KEYS", f"{KEYS['ses'][0]}:not-the-secret-0099")
-    with pytest.raises(SyncError, match="HTTP 401") as caught:
-        run_pull(apis, "ses", tmp_path)
-    assert "not-the-secret-0099" not in str(caught.value)
-
-
-def test_brevo_null_page_ends_the_list_and_dates_go_together(apis, api_env, tmp_path):
-    apis.fail("/v3/smtp/", 429, headers={"x-sib-ratelimit-reset": "3"})
-    waits: list[float] = []
-    result = run_pull(apis, "brevo", tmp_path, options={"rate_limit_max_wait": 60}, waits=waits)
-    assert 3.0 <= waits[0] <= 3.01 and len(waits) == 1 and result["rate_limited"] == 1
-    offsets = [r.param("offset") for r in apis.seen("brevo")]
-    assert offsets == ["0", "0", "2"]  # the 429, then two pages: 4 contacts, `count` reached
-    apis.requests.clear()
-    apis.now = NIGHT2
-    second = run_pull(apis, "brevo", tmp_path, NIGHT1_MARK, NIGHT2)
-    seen = apis.seen("brevo")
-    assert {(r.param("startDate"), r.param("endDate")) for r in seen} == {("2024-05-08", "2024-05-12")}
-    doc = json.loads(Path(second["files"][0]).read_text())
-    assert [c["email"] for c in doc["contacts"]] == ["br.admin@example.com", "br.new@example.com"]
-    assert doc["count"] == 2
-
-
-def test_brevo_stops_on_a_null_page_before_count(apis, api_env, tmp_path):
-    # `count` says more than there is (contacts removed while reading): the null page ends it.
-    from pipelines.sync.brevo import BrevoClient
-
-    src = source(apis, "brevo", tmp_path)
-    original = apis._brevo
-
-    def overcounting(*args):
-        status, body, headers = original(*args)
-        return status, {**body, "count": 99}, headers
-
-    apis._brevo = overcounting
-    result = pull({"source": src.to_dict(), "old_watermark": None}, tmp_path / "b", now=NIGHT1, sleep=lambda s: None)
-    assert [r.param("offset") for r in apis.seen("brevo")] == ["0", "2", "4"]
-    assert result["records"] == 4
-    assert BrevoClient.max_page_size == 100
-
-
-def test_klaviyo_cursor_links_revision_and_updated_filter(apis, api_env, tmp_path):
-    apis.fail("/api/profiles", DROP)
-    result = run_pull(apis, "klaviyo", tmp_path)
-    seen = apis.seen("klaviyo")
-    assert [r.param("page[cursor]") for r in seen] == [None, None, "2"]  # dropped, first page, next link
-    assert all(r.headers["revision"] == "2024-10-15" and r.param("additional-fields[profile]") == "subscriptions"
-               for r in seen)
-    assert result["transient_errors"] == 1 and result["records"] == 4
-    apis.requests.clear()
-    apis.now = NIGHT2
-    second = run_pull(apis, "klaviyo", tmp_path, NIGHT1_MARK, NIGHT2)
-    assert {r.param("filter") for r in apis.seen("klaviyo")} == {"greater-than(updated,2024-05-09T20:00:00Z)"}
-    assert [p["attributes"]["email"] for p in records(second["files"][0], "data")] == ["kl.new@example.com"]
-
+from .conftest import NIGHT1, TENANT
+from .fake_api import KEYS, record_at
+from .pulls import records, run_pull, source
 
 EXPECTED_KINDS = {
     "sendgrid_bounces.json": ("sendgrid", "bounces"),
@@ -343,18 +160,6 @@ def test_day_filters_are_widened_so_that_no_time_zone_loses_a_record(apis, api_e
     apis.add("brevo", *record_at("brevo", "tz.brevo@example.com", datetime(2024, 5, 10, 22, 30, tzinfo=UTC)))
     br = run_pull(apis, "brevo", tmp_path, format_watermark(datetime(2024, 5, 10, 12, 0, tzinfo=UTC)), apis.now)
     assert "tz.brevo@example.com" in {c["email"] for c in records(br["files"][0], "contacts")}
-
-
-def test_mailchimp_members_without_an_id_are_not_collapsed(apis, api_env, tmp_path):
-    for i in range(3):
-        apis.add("mailchimp", "members_a1b2c3d4e5", {
-            "email_address": f"noid{i}@example.com", "status": "cleaned", "list_id": "a1b2c3d4e5",
-            "last_changed": f"2024-03-0{i + 1}T00:00:00+00:00", "timestamp_opt": ""})
-    result = run_pull(apis, "mailchimp", tmp_path)
-    members = records(result["files"][0], "members")
-    assert {f"noid{i}@example.com" for i in range(3)} <= {m["email_address"] for m in members}
-    with_id = [m["id"] for m in members if m.get("id")]
-    assert len(with_id) == len(set(with_id))  # pages overlap: those with an id still come once
 
 
 def test_request_urls_with_addresses_stay_out_of_the_logs(apis, api_env, tmp_path, caplog):

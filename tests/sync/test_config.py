@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import UsageError
-from pipelines.sync import PLATFORMS
+from pipelines.platforms import api_platforms
 from pipelines.sync.config import load_sources, resolve_credentials, select, sources_path
 from tests.conftest import ROOT
 
@@ -41,7 +41,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_the_example_file_configures_every_platform():
     sources = load_sources(ROOT / "config" / "sources.example.toml")
-    assert {s.platform for s in sources} == set(PLATFORMS)
+    assert {s.platform for s in sources} == set(api_platforms())
     assert all(s.credentials.startswith(("env:", "airflow:")) for s in sources)
 
 
@@ -124,7 +124,7 @@ def test_a_secret_with_a_control_or_non_ascii_character_is_refused_without_showi
 
 
 def test_credentials_never_show_the_secret_in_their_repr():
-    from pipelines.sync.base import Credentials
+    from pipelines.platforms.client import Credentials
 
     shown = repr(Credentials("SG.very-secret-0001", "AKID", {"session_token": "tok-very-secret"}))
     assert "very-secret" not in shown and "AKID" in shown

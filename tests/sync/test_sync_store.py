@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from pipelines.errors import DataRefused
+from pipelines.platforms.http import SyncError
 from pipelines.store import open_store
 from pipelines.sync.config import load_sources
-from pipelines.sync.http import SyncError
 from pipelines.sync.run import format_watermark, sync_source, sync_tenant
 
 from .conftest import NIGHT1, NIGHT2, TENANT, sources_toml

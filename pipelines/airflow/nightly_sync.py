@@ -1,0 +1,193 @@
+"""The `suppression_nightly_sync` DAG's tasks, as plain functions (`dags/suppression_nightly_sync.py`
+wires them): the store once, the plan, per source a pull and a load, maintenance."""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+from pipelines.settings import Settings
+from pipelines.summary import public_summary
+
+log = logging.getLogger(__name__)
+
+PULL_TIMEOUT = timedelta(hours=3)
+LOAD_TIMEOUT = timedelta(hours=2)
+STORE_TASK_TIMEOUT = timedelta(minutes=30)  # plan and maintenance: a few queries
+RUN_TIMEOUT = timedelta(hours=20)  # a hung night never holds back the next one
+# Marks a folder as ours: maintenance removes old pulls only where it finds this file, so that a
+# SUPPRESSION_SYNC_DIR pointed at the wrong place never loses anything else.
+SYNC_DIR_MARKER = ".suppression-sync"
+KEEP_PULLED_DAYS = 7  # files a failed or refused load left behind, kept this long to look into
+
+DOC = """
+### Suppression nightly sync
+
+During the switch-over both platforms send, so every night each tenant's previous platform is
+pulled for new bounces, complaints and unsubscribes, exactly like `suppress sync` (SPEC 4.2).
+
+**Sources**: the TOML file `sources_file` (Param), else `$SUPPRESSION_SOURCES` on the workers
+(see `config/sources.example.toml`): tenant, platform, source name, a credentials reference
+(`airflow:<conn_id>` or `env:<VAR>`) and options. `tenant` (Param) limits a manual run to one tenant.
+
+**Tasks**: `store` resolves the store once (the Airflow connection `suppression_store`, else
+`$SUPPRESSION_STORE`; never a default file) and every later task checks it uses the same one;
+`plan` reads every source's watermark (in the writer pool: DuckDB allows no reader
+beside a writing process); per source (dynamic task mapping), `pull` fetches the API since the
+watermark minus the overlap into `$SUPPRESSION_SYNC_DIR` (storage all workers share; default the
+machine's temp folder) without touching the store, and `load` is the single writer (pool
+`suppression_store_writer`, 1 slot): the one ingest path, which moves the watermark in the same
+transaction. One source failing does not stop the others; its watermark stays, and the next
+night re-pulls from it. `maintenance` (writer pool, independent of the sources) removes the
+safety copies of deleted contacts once their 3 days have passed (`suppress maintenance`), and
+pulled files that failed or refused loads left behind, after 7 days.
+`max_active_runs=1`: runs never overlap, so neither do a tenant's.
+
+**Retries**: each request retries 429s (honouring `Retry-After` / reset headers), 5xx, resets
+and timeouts with capped backoff; a platform still down after that fails the task, which Airflow
+retries later. A refusal (wrong key, bad config, data refused) fails at once, without retries.
+
+**Timeouts**: a pull try may run 3 h, a load try 2 h, the whole run 20 h (before the next night).
+"""
+
+
+def _settings(settings: Settings | None, expected: Mapping | None = None, need_store: bool = True) -> Settings:
+    from pipelines.airflow.resources import task_settings
+
+    return settings or task_settings(expected, need_store=need_store)
+
+
+def store(settings: Settings | None = None) -> dict:
+    """The first task: which store this run uses (no password), for the later tasks to check."""
+    from pipelines.airflow.resources import store_reference
+
+    return store_reference(_settings(settings))
+
+
+def sync_jobs(params: Mapping, settings: Settings | None = None, expected: Mapping | None = None) -> list[dict]:
+    """One job per configured source (of `params["tenant"]`, or all), with its stored watermark.
+
+    The sources file is `params["sources_file"]`, else $SUPPRESSION_SOURCES. Reads the store once,
+    before any pull: the pulls themselves never open it.
+    """
+    from pipelines.store import opened
+    from pipelines.sync.config import load_sources, select, sources_path
+    from pipelines.sync.run import plan
+
+    settings = _settings(settings, expected)
+    path = sources_path(params.get("sources_file"), settings)
+    sources = select(load_sources(path), params.get("tenant") or None, origin=str(path))
+    if not sources:
+        return []
+    with opened(settings.store) as st:
+        jobs = plan(sources, st)
+    for job in jobs:
+        s = job["source"]
+        log.info("%s/%s (%s): watermark %s", s["tenant"], s["name"], s["platform"], job["old_watermark"])
+    return jobs
+
+
+def _run_folder(run_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
+def pull_job(job: dict, run_id: str, settings: Settings | None = None) -> dict:
+    """Pull one job into `<sync_dir>/<run>/<tenant>/<source>/`; returns what the writer needs."""
+    from pipelines.model import check_name
+    from pipelines.sync.run import pull
+
+    settings = _settings(settings, need_store=False)
+    source = job["source"]
+    root = settings.sync_dir
+    out = root / _run_folder(run_id) / check_name("tenant", source["tenant"]) / check_name("source", source["name"])
+    root.mkdir(parents=True, exist_ok=True)
+    (root / SYNC_DIR_MARKER).touch()
+    pulled = public_summary(pull(job, out, secrets=settings.secrets))
+    log.info("%s/%s: %s records in %s pages (%s retries, %s rate limited) since %s",
+             source["tenant"], source["name"], pulled["records"], pulled["pages"], pulled["retries"],
+             pulled["rate_limited"], pulled["since"] or "the beginning")
+    return pulled
+
+
+def load_pulled(pulled: dict, settings: Settings | None = None, expected: Mapping | None = None) -> dict:
+    """The single writer: load one pulled source, then remove its files (they are loaded)."""
+    from pipelines.store import opened
+    from pipelines.sync.run import load, result_of
+
+    settings = _settings(settings, expected)
+    with opened(settings.store) as st:
+        report = result_of(load(pulled, st))
+    for folder in {Path(f).parent for f in pulled["files"]}:
+        shutil.rmtree(folder, ignore_errors=True)
+        for parent in (folder.parent, folder.parent.parent):  # the tenant's and the run's, once empty
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+    log.info("%s", sync_text(report))
+    return public_summary(report)
+
+
+def asset_extra(report: Mapping) -> dict:
+    """What a load's asset event tells its consumers (the quality report): counts and ids."""
+    ingest = report.get("ingest") or {}
+    return {
+        "tenant": report["tenant"],
+        "source": report["source"],
+        "run_id": ingest.get("run_id"),
+        "status": ingest.get("status"),
+        "dry_run": False,
+        "suppressions_added": ingest.get("suppressions_added", 0),
+        "suppressions_updated": ingest.get("suppressions_updated", 0),
+    }
+
+
+def sync_text(report: Mapping) -> str:
+    """A line a person reads in the task log."""
+    ingest = report.get("ingest") or {}
+    return (
+        f"{report['tenant']}/{report['source']} ({report['platform']}): {report['status']}; "
+        f"{report['records']} records in {report['pages']} pages ({report['retries']} retries, "
+        f"{report['rate_limited']} rate limited); added {ingest.get('suppressions_added', 0)}, "
+        f"run {ingest.get('run_id')}; watermark {report['old_watermark']} -> {report['new_watermark']}"
+    )
+
+
+def remove_old_pulls(root: Path, days: float = KEEP_PULLED_DAYS, now: float | None = None) -> list[str]:
+    """Pulled files older than `days` under `root` (the sync folder): a load that failed or was
+    refused leaves its files, and the next night pulls again into a new folder. A run's folder
+    goes as a whole once nothing in it is newer. Only under a folder the pulls marked as theirs."""
+    if not (root / SYNC_DIR_MARKER).is_file():
+        return []
+    cutoff = (time.time() if now is None else now) - days * 86400
+    removed = []
+    for run in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        entries = [run, *run.rglob("*")]  # a run's folders: tenants, sources, a few files each
+        if all(p.lstat().st_mtime < cutoff for p in entries):
+            removed += [str(p) for p in entries if p.is_file() and not p.is_symlink()]
+            shutil.rmtree(run)
+        else:  # a folder touched lately may be a pull in progress: its old files only
+            for path in entries:
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(str(path))
+    return removed
+
+
+def maintenance(settings: Settings | None = None, expected: Mapping | None = None,
+                keep_pulled_days: float = KEEP_PULLED_DAYS) -> dict:
+    """`suppress maintenance` for the nightly DAG: expired safety copies removed, and pulled files
+    older than `keep_pulled_days`."""
+    from pipelines.enforce import maintenance as remove_expired_copies
+    from pipelines.store import opened
+
+    settings = _settings(settings, expected)
+    with opened(settings.store) as st:
+        done = remove_expired_copies(st)
+    done = public_summary({**done, "pulled_files_removed": remove_old_pulls(settings.sync_dir, keep_pulled_days)})
+    log.info("removed %d expired safety copies and %d old pulled files", len(done["safety_exports_removed"]),
+             len(done["pulled_files_removed"]))
+    return done

@@ -1,0 +1,1 @@
+"""ActiveCampaign: contact exports and API contacts (`export.py`); no API client."""

@@ -1,0 +1,1 @@
+"""Campaign Monitor: suppression list, list states and campaign bounces (`export.py`); no API client."""

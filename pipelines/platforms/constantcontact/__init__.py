@@ -1,0 +1,1 @@
+"""Constant Contact: contacts and campaign bounce reports (`export.py`); no API client."""

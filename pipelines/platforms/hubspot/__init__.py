@@ -1,0 +1,1 @@
+"""HubSpot: contact exports and CRM API contacts (`export.py`); no API client."""

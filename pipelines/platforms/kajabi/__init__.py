@@ -1,0 +1,1 @@
+"""Kajabi: contact and segment exports (`export.py`); no API client."""

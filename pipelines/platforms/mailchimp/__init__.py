@@ -1,0 +1,1 @@
+"""Mailchimp: audience exports and API members (`export.py`); the Marketing API members (`api.py`)."""

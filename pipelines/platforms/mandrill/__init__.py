@@ -1,0 +1,1 @@
+"""Mandrill (Mailchimp Transactional): the rejection denylist (`export.py`); no API client."""

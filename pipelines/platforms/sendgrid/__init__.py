@@ -1,0 +1,1 @@
+"""SendGrid: every suppression list, CSV or API JSON (`export.py`); the suppression API (`api.py`)."""

@@ -1,0 +1,1 @@
+"""Twilio: SMS opt-out files and message logs (`export.py`); no API client."""

@@ -1,0 +1,110 @@
+"""Staging: the run's normalized Parquet parts, deduplicated and counted by an in-memory DuckDB
+(SQL in `sql/duckdb/stage.sql`, for every store backend); the store then loads the staged files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.store import Stage
+from pipelines.store.sql import connect_duckdb, sql_statements
+
+# GX audits a uniform sample of about this many staged rows (all of them below it): its pandas path
+# needs the batch in memory, and the guarantees that must hold for every row (one row per key,
+# known reasons, normalized addresses) come from how the batch is built, not from the audit.
+VALIDATION_SAMPLE = 200_000
+# Up to this many distinct `detail` texts, staging carries them as an enum (sql/duckdb/stage.sql).
+DETAIL_ENUM_MAX = 65_536
+STAGING_MEMORY = "1500MB"
+EXAMPLES_PER_ERROR = 5
+
+
+def staging_connection(workdir: Path):
+    """The in-memory DuckDB of a run's staging, spilling into `workdir`. Polars is done by now:
+    staging may take more memory than the store's default."""
+    return connect_duckdb(memory_limit=STAGING_MEMORY, temp_directory=str(workdir / "duckdb_spill"))
+
+
+def statements() -> dict[str, str]:
+    return sql_statements("duckdb", "stage")
+
+
+def sql_literal(value: Path | str) -> str:
+    """A quoted SQL string literal, for the one place DuckDB takes no parameter: a path in a view
+    or a statement written for splicing (`:name` in sql/duckdb/stage.sql)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def splice_paths(text: str, **paths: Path | list[Path]) -> str:
+    """`text` with each `:name` replaced by its path as a quoted literal (a list: `[...]`); the
+    paths are the run's own files."""
+    for key, value in paths.items():
+        items = value if isinstance(value, list) else [value]
+        literal = ", ".join(sql_literal(v) for v in items)
+        text = text.replace(f":{key}", f"[{literal}]" if isinstance(value, list) else literal)
+    return text
+
+
+def stage_suppressions(parts: list[Path], files: pl.DataFrame, tenant: str, workdir: Path, now) -> tuple[Stage, dict]:
+    """Dedupe and count the normalized parts of a suppressions import. `files` has one row per
+    input file (file_idx, source_file, source_sha256, sha_rank, source_platform, source_kind,
+    one_record_per_line). Returns the staged files and the run's facts (`per_file` by file_idx)."""
+    q = statements()
+
+    def sql(name: str, **paths) -> str:
+        return splice_paths(q[name], **paths)
+
+    stage = Stage(*(workdir / f"stage_{n}.parquet"
+                    for n in ("suppressions", "lineage", "evidence", "rejects", "warnings")))
+    con = staging_connection(workdir)
+    try:
+        con.register("files", files.to_arrow())
+        con.execute(sql("rows_view", parts=parts))
+        details = con.execute(q["distinct_details"]).fetchall()[0][0]
+        con.execute(q["detail_enum" if 0 < details <= DETAIL_ENUM_MAX else "detail_text"])
+        params = {"tenant": tenant, "load_time": now}
+        con.execute(sql("suppressions", out=stage.suppressions), params)
+        staged, suppression_rows, multi, time_unknown = con.execute(
+            sql("suppression_counts", suppressions=stage.suppressions)).fetchall()[0]
+        if multi:
+            con.execute(sql("lineage", suppressions=stage.suppressions, out=stage.lineage), params)
+        else:
+            con.execute(sql("no_lineage", suppressions=stage.suppressions, out=stage.lineage))
+        con.execute(sql("evidence", out=stage.evidence), {"tenant": tenant})
+        con.execute(sql("rejects", out=stage.rejects))
+        con.execute(sql("warnings", out=stage.warnings))
+        per_file = {r[0]: {"rows_read": r[1], "rows_rejected": r[2], "rows_ignored": r[3]}
+                    for r in con.execute(q["file_counts"]).fetchall()}
+        by_reason = [dict(zip(("channel", "reason", "scope", "count"), r, strict=False))
+                     for r in con.execute(sql("reason_counts", suppressions=stage.suppressions)).fetchall()]
+        warnings = dict(con.execute(sql("warning_counts", warnings=stage.warnings)).fetchall())
+        evidence = dict(con.execute(q["evidence_counts"]).fetchall())
+        rejects = pl.read_parquet(stage.rejects, glob=False)
+        warning_examples = (pl.read_parquet(stage.warnings, glob=False).group_by("warning", maintain_order=True)
+                            .agg(pl.struct("file", "line", "value").head(EXAMPLES_PER_ERROR).alias("examples")))
+        # Bernoulli sampling is one parallel pass; a reservoir of a fixed size is a slow serial one.
+        # (A sample's size must be a constant in DuckDB: spliced as a number, never as text.)
+        percent = 100.0 if staged <= VALIDATION_SAMPLE else 100.0 * VALIDATION_SAMPLE / staged
+        sample = con.sql(
+            sql("validation_sample", suppressions=stage.suppressions).replace(":percent", f"{percent:.6f}")
+        ).to_arrow_table()
+    finally:
+        con.close()
+    by_error = (rejects.group_by("error")
+                .agg(pl.len().alias("count"), pl.struct("file", "line", "value").head(EXAMPLES_PER_ERROR).alias("examples"))
+                .sort("count", descending=True))
+    return stage, {
+        "per_file": per_file,
+        "by_reason": by_reason,
+        "time_warnings": warnings,
+        "time_warning_examples": {r["warning"]: r["examples"] for r in warning_examples.iter_rows(named=True)},
+        "suppression_rows": int(suppression_rows),
+        "suppressions_in_run": int(staged),
+        "suppressions_time_unknown": int(time_unknown),
+        "deliveries": int(evidence.get("delivered", 0)),
+        "soft_bounce_events": int(evidence.get("soft_bounce", 0) + evidence.get("soft_bounce_count", 0)),
+        "rejects_by_error": {r["error"]: r["count"] for r in by_error.iter_rows(named=True)},
+        "reject_examples": {r["error"]: r["examples"] for r in by_error.iter_rows(named=True)},
+        "validation_sample": pl.from_arrow(sample),
+        "rejects": rejects,
+    }

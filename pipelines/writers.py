@@ -1,0 +1,64 @@
+"""Frames to files: the CSV and JSONL writers of every output (exports, rejects, audiences, safety
+copies), the counterpart of `pipelines.readers`.
+
+CSV cells that a spreadsheet would run as a formula (CSV injection) are made inert here, once for
+every CSV the library writes: a text cell starting with `=`, `+`, `-`, `@` (or a tab or carriage
+return) gets a leading `'`, which spreadsheets show as text; our own readers strip it again
+(`pipelines/normalize/email.py`). A cell that is just a number, such as an E.164 phone
+`+14155550100`, cannot run anything and is left as it is, so exports of SMS suppressions stay exact.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import polars as pl
+
+FORMULA_START = r"^[=+\-@\t\r]"
+PLAIN_NUMBER = r"^[+-]?\d+(\.\d+)?$"
+
+
+def guard_name(name: str) -> str:
+    """A header (a column an input file named) made inert the same way."""
+    return "'" + name if re.match(FORMULA_START, name) and not re.fullmatch(PLAIN_NUMBER, name) else name
+
+
+def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with every risky text cell, and header, prefixed by `'` (whole columns, no row loop)."""
+    frame = frame.rename({c: guard_name(c) for c in frame.columns if guard_name(c) != c})
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START) & ~pl.col(c).str.contains(PLAIN_NUMBER))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in text
+    )
+
+
+def write_frame(frame: pl.DataFrame, fmt: str, output: Path | None = None, sink: TextIO | None = None) -> None:
+    """`frame` as CSV (formula-guarded) or JSONL, to the file `output`, else to `sink` (stdout)."""
+    target = output.open("w", newline="") if output else (sink or sys.stdout)
+    try:
+        _write(frame, fmt, target)
+    finally:
+        if output:
+            target.close()
+
+
+def write_private_csv(frame: pl.DataFrame, path: Path) -> None:
+    """A new CSV (formula-guarded) only its owner may read (mode 600): personal data, such as the
+    safety copy of deleted contacts. Refuses to overwrite a file that exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", newline="") as sink:
+        _write(frame, "csv", sink)
+
+
+def _write(frame: pl.DataFrame, fmt: str, target: TextIO) -> None:
+    if fmt == "csv":
+        guard_formulas(frame).write_csv(target)
+    else:
+        frame.write_ndjson(target)

@@ -1,0 +1,209 @@
+-- Named statements both dialects run as written here (pipelines/store/sql.py `translate`): DuckDB's
+-- dialect with $name parameters; PostgreSQL gets %(name)s, %% for a literal %, address_hmac and
+-- regexp_escape written out, and temp tables that end with the transaction. What differs between
+-- them is in sql/duckdb and sql/postgres.
+
+-- name: created_changes
+-- With contacts to update: the keys this run created join stage_changes, which the contact
+-- statements read as "what this run suppressed".
+INSERT INTO stage_changes (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
+                           source_platform, detail, action)
+SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at, source_platform, detail, 'created'
+FROM suppressions
+WHERE tenant = $tenant AND created_run_id = $run_id;
+
+-- name: strengthen
+UPDATE suppressions s
+SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_seen_at) ELSE c.first_seen_at END,
+    last_seen_at  = CASE WHEN s.time_known THEN greatest(s.last_seen_at, c.last_seen_at) ELSE c.last_seen_at END,
+    time_known    = true,
+    last_run_id   = $run_id,
+    updated_at    = $now,
+    lifted_at     = NULL
+FROM stage_changes c
+WHERE c.action IN ('strengthened', 'reactivated')
+  AND s.tenant = c.tenant AND s.channel = c.channel AND s.address = c.address
+  AND s.reason = c.reason AND s.scope = c.scope;
+
+-- name: insert_events
+INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, run_id, occurred_at, recorded_at)
+SELECT tenant, channel, address, reason, scope, action, $run_id, last_seen_at, $now
+FROM stage_changes WHERE action IN ('strengthened', 'reactivated');
+
+-- name: soft_bounce_block_counts
+-- Addresses at the threshold, and those of them this run blocks (not blocked as hard already).
+SELECT count(*), count(*) FILTER (WHERE newly) FROM soft_bounce_blocks;
+
+-- name: reactivate_soft_bounce_blocks
+UPDATE suppressions s
+SET lifted_at = NULL, last_seen_at = greatest(s.last_seen_at, b.last_at), last_run_id = $run_id, updated_at = $now
+FROM soft_bounce_blocks b
+WHERE s.tenant = $tenant AND s.channel = 'email' AND s.address = b.address
+  AND s.reason = 'hard_bounce' AND s.scope = 'all' AND s.lifted_at IS NOT NULL;
+
+-- name: soft_bounce_lineage
+-- Every run whose events reach the threshold is lineage of the block, also when it was blocked
+-- already: rolling back an earlier run leaves the block that this run's evidence still holds up.
+INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
+                                 first_line, row_count, first_seen_at, last_seen_at)
+SELECT $tenant, 'email', b.address, 'hard_bounce', 'all', $run_id, 'soft_bounce_policy', NULL,
+       b.consecutive, b.first_at, b.last_at
+FROM soft_bounce_blocks b;
+
+-- name: change_counts
+SELECT count(*) FROM stage_changes;
+
+-- name: rollback_touched
+CREATE OR REPLACE TEMP TABLE rollback_keys AS
+SELECT DISTINCT tenant, channel, address, reason, scope FROM suppression_sources WHERE run_id = $run_id;
+
+-- name: rollback_lineage
+DELETE FROM suppression_sources WHERE run_id = $run_id;
+
+-- name: rollback_events
+INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, run_id, recorded_at, detail)
+SELECT tenant, channel, address, reason, scope,
+       CASE WHEN sources = 0 AND lift_at IS NULL THEN 'rolled_back' ELSE 'narrowed' END, $run_id, $now, 'rollback of run'
+FROM rollback_left;
+
+-- name: rollback_evidence
+DELETE FROM message_events WHERE run_id = $run_id;
+
+-- name: rollback_delete
+DELETE FROM suppressions s USING rollback_left r
+WHERE r.sources = 0 AND r.lift_at IS NULL
+  AND s.tenant = r.tenant AND s.channel = r.channel AND s.address = r.address
+  AND s.reason = r.reason AND s.scope = r.scope;
+
+-- name: rollback_narrow
+UPDATE suppressions s
+SET first_seen_at  = CASE WHEN r.sources > 0 THEN r.first_seen_at ELSE s.first_seen_at END,
+    last_seen_at   = CASE WHEN r.sources > 0 THEN r.last_seen_at ELSE s.last_seen_at END,
+    time_known     = r.time_known,
+    created_run_id = coalesce(r.created_run_id, s.created_run_id),
+    last_run_id    = coalesce(r.last_run_id, s.last_run_id),
+    lifted_at      = r.lifted_at,
+    updated_at     = $now
+FROM rollback_left r
+WHERE (r.sources > 0 OR r.lift_at IS NOT NULL)
+  AND s.tenant = r.tenant AND s.channel = r.channel AND s.address = r.address
+  AND s.reason = r.reason AND s.scope = r.scope;
+
+-- name: rollback_counts
+SELECT count(*) FILTER (WHERE sources = 0 AND lift_at IS NULL), count(*) FILTER (WHERE sources > 0) FROM rollback_left;
+-- name: classify
+-- The run's keys the store already holds and the run changes (new keys go in by insert_new):
+-- strengthened: an active key whose time span the run widens with real event times (the load
+-- time that stands in for an unknown time is no new evidence); reactivated: a lifted key the run
+-- shows newer evidence for (evidence older than the lift, or without a time, leaves it lifted).
+-- A key whose times were only load times standing in for unknown ones takes the first real ones.
+CREATE OR REPLACE TEMP TABLE stage_changes AS
+SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
+       t.source_platform, t.detail,
+       CASE WHEN s.lifted_at IS NOT NULL THEN 'reactivated' ELSE 'strengthened' END AS action
+FROM stage_suppressions t
+JOIN suppressions s
+  ON s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
+ AND s.reason = t.reason AND s.scope = t.scope
+WHERE t.time_known
+  AND ((s.lifted_at IS NULL AND (NOT s.time_known OR t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at))
+       OR (s.lifted_at IS NOT NULL AND t.last_seen_at > s.lifted_at));
+
+-- name: insert_warnings
+INSERT INTO row_warnings (run_id, file, line, value, warning)
+SELECT $run_id, file, line, value, warning FROM stage_warnings;
+
+-- name: insert_rejects
+INSERT INTO quarantine (run_id, file, line, value, error, platform, detail)
+SELECT $run_id, file, line, value, error, platform, detail FROM stage_rejects;
+
+-- name: rollback_remaining
+-- What is left of each touched suppression once the run's lineage is gone (as in
+-- sql/duckdb/load.sql): the other live runs' assertions, and the latest explicit lift of the key.
+CREATE OR REPLACE TEMP TABLE rollback_left AS
+WITH lifts AS (
+    SELECT e.channel, e.address, e.reason, e.scope, max(e.occurred_at) AS lift_at
+    FROM suppression_events e
+    WHERE e.tenant = $tenant AND e.action IN ('resubscribed', 'unblocked')
+      AND EXISTS (SELECT 1 FROM rollback_keys k
+                  WHERE k.channel = e.channel AND k.address = e.address AND k.reason = e.reason AND k.scope = e.scope)
+    GROUP BY e.channel, e.address, e.reason, e.scope
+)
+SELECT k.tenant, k.channel, k.address, k.reason, k.scope, l.lift_at,
+       count(x.run_id) AS sources,
+       coalesce(bool_or(x.time_known), false) AS time_known,
+       coalesce(min(x.first_seen_at) FILTER (WHERE x.time_known), min(x.first_seen_at)) AS first_seen_at,
+       coalesce(max(x.last_seen_at) FILTER (WHERE x.time_known), min(x.first_seen_at)) AS last_seen_at,
+       min(x.run_id) AS created_run_id, max(x.run_id) AS last_run_id,
+       CASE WHEN l.lift_at IS NOT NULL
+             AND NOT coalesce(bool_or(x.time_known AND x.last_seen_at > l.lift_at), false)
+            THEN l.lift_at END AS lifted_at
+FROM rollback_keys k
+LEFT JOIN suppression_sources x
+  ON x.tenant = k.tenant AND x.channel = k.channel AND x.address = k.address
+ AND x.reason = k.reason AND x.scope = k.scope
+LEFT JOIN lifts l
+  ON l.channel = k.channel AND l.address = k.address AND l.reason = k.reason AND l.scope = k.scope
+GROUP BY k.tenant, k.channel, k.address, k.reason, k.scope, l.lift_at;
+
+-- name: run_status
+-- A run's status as its rollback starts (another process may have rolled it back meanwhile).
+SELECT status FROM import_runs WHERE run_id = $run_id;
+-- name: soft_bounce_blocks
+-- SPEC 2.2: email addresses of this run's soft bounces whose consecutive soft bounces (no
+-- delivery in between) reach the tenant's threshold. Counting starts after the latest delivery or
+-- explicit unblock; a previous platform's latest counter newer than that is the state at its
+-- time (it already counts the bounces before it). An event without a time counts at load time.
+-- Only addresses whose soft bounces plus highest counter could reach the threshold at all (an
+-- upper bound of the consecutive count) go through the full count: in a big import nearly none.
+CREATE OR REPLACE TEMP TABLE soft_bounce_blocks AS
+WITH touched AS (
+    SELECT DISTINCT address FROM stage_evidence WHERE channel = 'email' AND kind <> 'delivered'
+), candidates AS (
+    SELECT e.address
+    FROM message_events e
+    WHERE e.tenant = $tenant AND e.channel = 'email' AND e.address IN (SELECT address FROM touched)
+    GROUP BY e.address
+    HAVING count(*) FILTER (WHERE e.kind = 'soft_bounce')
+           + greatest(coalesce(max(e.bounce_count) FILTER (WHERE e.kind = 'soft_bounce_count'), 0), 0) >= $threshold
+), ev AS (
+    SELECT e.address, e.kind, coalesce(e.occurred_at, e.recorded_at) AS at, e.bounce_count,
+           coalesce(e.occurred_at::VARCHAR, e.source_sha256 || ':' || e.source_line) AS event
+    FROM message_events e
+    WHERE e.tenant = $tenant AND e.channel = 'email' AND e.address IN (SELECT address FROM candidates)
+), lifted AS (
+    SELECT s.address, max(s.lifted_at) AS at
+    FROM suppressions s
+    WHERE s.tenant = $tenant AND s.channel = 'email' AND s.lifted_at IS NOT NULL
+      AND s.address IN (SELECT address FROM candidates)
+    GROUP BY s.address
+), per_address AS (
+    SELECT ev.address,
+           max(ev.at) FILTER (WHERE ev.kind = 'delivered') AS delivered_at,
+           max(ev.at) FILTER (WHERE ev.kind = 'soft_bounce_count') AS counter_at,
+           (array_agg(ev.bounce_count ORDER BY ev.at DESC) FILTER (WHERE ev.kind = 'soft_bounce_count'))[1] AS counter
+    FROM ev GROUP BY ev.address
+), base AS (
+    SELECT p.address,
+           greatest(p.delivered_at, l.at) AS reset_at, p.counter_at,
+           CASE WHEN p.counter_at IS NOT NULL
+                 AND (greatest(p.delivered_at, l.at) IS NULL OR p.counter_at > greatest(p.delivered_at, l.at))
+                THEN p.counter ELSE 0 END AS counted
+    FROM per_address p LEFT JOIN lifted l ON l.address = p.address
+), counts AS (
+    SELECT b.address,
+           b.counted + count(DISTINCT ev.event) FILTER (
+               WHERE ev.kind = 'soft_bounce' AND (greatest(b.reset_at, b.counter_at) IS NULL
+                                                  OR ev.at > greatest(b.reset_at, b.counter_at))) AS consecutive,
+           min(ev.at) FILTER (WHERE ev.kind <> 'delivered' AND (b.reset_at IS NULL OR ev.at > b.reset_at)) AS first_at,
+           max(ev.at) FILTER (WHERE ev.kind <> 'delivered') AS last_at
+    FROM base b JOIN ev ON ev.address = b.address
+    GROUP BY b.address, b.counted
+)
+SELECT c.address, c.consecutive, c.first_at, c.last_at, s.address IS NULL AS newly
+FROM counts c
+LEFT JOIN (SELECT address FROM suppressions
+           WHERE tenant = $tenant AND channel = 'email' AND reason = 'hard_bounce' AND scope = 'all'
+             AND lifted_at IS NULL) s
+  ON s.address = c.address
+WHERE c.consecutive >= $threshold;

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipelines.airflow import migration
-from pipelines.airflow.common import START_DATE, SUPPRESSIONS, WRITER_POOL, default_args, refusals
+from pipelines.airflow import common, migration
 
 
 @dag(
@@ -15,11 +14,13 @@ from pipelines.airflow.common import START_DATE, SUPPRESSIONS, WRITER_POOL, defa
     description="Import suppression-list exports (bounces, complaints, unsubscribes) into the suppression store",
     doc_md=migration.DOC,
     schedule=None,
-    start_date=START_DATE,
+    start_date=common.START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=migration.RUN_TIMEOUT,
+    fail_fast=True,  # a refused file or a missing pool ends the run at once
     tags=["suppression", "migration", "onboarding"],
-    default_args=default_args(),
+    default_args=common.default_args(),
     params={
         "tenant": Param(type="string", minLength=1, title="Tenant", description="Tenant the suppressions belong to"),
         # SPEC 4.2: "a list of files or a URI", so a plain string is taken as well as a list.
@@ -34,32 +35,28 @@ from pipelines.airflow.common import START_DATE, SUPPRESSIONS, WRITER_POOL, defa
 def suppression_migration():
     @task
     def resolve_inputs() -> list[str]:
-        with refusals():
+        with common.refusals():
             return migration.resolve_inputs(get_current_context()["params"])
 
-    @task
-    def inspect_file(path: str) -> dict:
+    @task(multiple_outputs=False)
+    def inspect_files(paths: list[str]) -> list[dict]:
         params = get_current_context()["params"]
-        with refusals():
-            return migration.inspect_file(path, platform=params.get("platform"), tenant=params["tenant"])
+        with common.refusals():
+            return migration.inspect_files(paths, platform=params.get("platform"), tenant=params["tenant"])
 
-    @task(pool=WRITER_POOL, pool_slots=1, outlets=[SUPPRESSIONS], execution_timeout=migration.LOAD_TIMEOUT)
+    @task(pool=common.WRITER_POOL, pool_slots=1, execution_timeout=migration.LOAD_TIMEOUT, outlets=[common.CHANGES],
+          multiple_outputs=False)
     def load(files: list[str]) -> dict:
         context = get_current_context()
-        with refusals():
-            summary = migration.load(context["params"], files)
-        context["outlet_events"][SUPPRESSIONS].extra = migration.asset_extra(summary)
-        return summary
-
-    @task
-    def summarize(summary: dict) -> dict:
-        return migration.summarize(summary)
+        with common.refusals():
+            result = migration.load(context["params"], files)
+        common.announce(context, migration.asset_extra(result))
+        return result
 
     files = resolve_inputs()
-    inspected = inspect_file.expand(path=files)  # read-only, one per file; any failure stops the run
     loaded = load(files)
-    inspected >> loaded
-    summarize(loaded)
+    inspect_files(files) >> loaded
+    [loaded, common.watch_pool_task("load")] >> common.verdict_task()
 
 
 suppression_migration()

@@ -4,12 +4,12 @@ Wiring only: every task is one call into `pipelines.airflow.nightly_sync` (which
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from pathlib import Path
 
-from airflow.sdk import Param, dag, get_current_context, task, task_group
+from airflow.sdk import Param, dag, get_current_context, task, task_group, teardown
 
+from pipelines.airflow import common
 from pipelines.airflow import nightly_sync as sync
-from pipelines.airflow.common import START_DATE, SUPPRESSIONS, WRITER_POOL, default_args, refusals
 
 
 @dag(
@@ -17,53 +17,62 @@ from pipelines.airflow.common import START_DATE, SUPPRESSIONS, WRITER_POOL, defa
     description="Pull each tenant's previous platform API since its watermark and load what is new",
     doc_md=sync.DOC,
     schedule="0 2 * * *",
-    start_date=START_DATE,
+    start_date=common.START_DATE,
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=sync.RUN_TIMEOUT,
     tags=["suppression", "sync", "onboarding"],
-    default_args=default_args(retry_delay=timedelta(minutes=5), max_retry_delay=timedelta(minutes=30)),
+    default_args=common.default_args(retry_delay=sync.RETRY_DELAY, max_retry_delay=sync.MAX_RETRY_DELAY),
     params={
         "tenant": Param(None, type=["null", "string"], description="Only this tenant's sources (default: all)"),
-        "sources_file": Param(None, type=["null", "string"], description="Sources TOML (default: $SUPPRESSION_SOURCES)"),
+        "sources_file": Param(None, type=["null", "string"], description=sync.SOURCES_PARAM_HELP),
     },
 )
 def suppression_nightly_sync():
-    @task(execution_timeout=sync.STORE_TASK_TIMEOUT)
+    @task(execution_timeout=sync.STORE_TASK_TIMEOUT, multiple_outputs=False)
     def store() -> dict:
-        with refusals():
+        with common.refusals():
             return sync.store()
 
-    @task(pool=WRITER_POOL, pool_slots=1, execution_timeout=sync.STORE_TASK_TIMEOUT)
+    @task(pool=common.WRITER_POOL, pool_slots=1, execution_timeout=sync.STORE_TASK_TIMEOUT, multiple_outputs=False)
     def plan(store: dict) -> list[dict]:
-        with refusals():
-            return sync.sync_jobs(get_current_context()["params"], expected=store)
+        with common.refusals():
+            return sync.sync_jobs(get_current_context()["params"], expected=store, bundle=Path(__file__).parent)
 
     @task_group(group_id="source")
     def per_source(job: dict, store: dict):
-        @task(max_active_tis_per_dagrun=4, execution_timeout=sync.PULL_TIMEOUT)
+        @task(max_active_tis_per_dagrun=4, execution_timeout=sync.PULL_TIMEOUT, map_index_template=common.LABEL,
+              multiple_outputs=False)
         def pull(job: dict) -> dict:
-            with refusals():
-                return sync.pull_job(job, get_current_context()["run_id"])
-
-        @task(pool=WRITER_POOL, pool_slots=1, outlets=[SUPPRESSIONS], execution_timeout=sync.LOAD_TIMEOUT)
-        def load(pulled: dict, store: dict) -> dict:
             context = get_current_context()
-            with refusals():
-                report = sync.load_pulled(pulled, expected=store)
-            context["outlet_events"][SUPPRESSIONS].extra = sync.asset_extra(report)
-            return report
+            context["label"] = sync.source_label(job)
+            with common.refusals():
+                return sync.pull_job(job, context["run_id"])
 
-        load(pull(job), store)
+        @task(pool=common.WRITER_POOL, pool_slots=1, execution_timeout=sync.LOAD_TIMEOUT,
+              map_index_template=common.LABEL, multiple_outputs=False)
+        def load(pulled: dict, store: dict) -> dict:
+            get_current_context()["label"] = sync.source_label(pulled)
+            with common.refusals():
+                return sync.load_pulled(pulled, expected=store)
 
-    @task(pool=WRITER_POOL, pool_slots=1, execution_timeout=sync.STORE_TASK_TIMEOUT)
+        return load(pull(job), store)
+
+    @teardown  # runs after every load, whatever their state; a failed source still fails the run
+    @task(outlets=[common.CHANGES])
+    def publish() -> None:
+        context = get_current_context()
+        common.announce(context, sync.night_changes(context["ti"]))
+
+    @task(pool=common.WRITER_POOL, pool_slots=1, execution_timeout=sync.STORE_TASK_TIMEOUT, multiple_outputs=False)
     def maintenance(store: dict) -> dict:
-        """Housekeeping beside the loads (not after them: a failed source must still fail the run)."""
-        with refusals():
+        with common.refusals():
             return sync.maintenance(expected=store)
 
     resolved = store()
-    per_source.partial(store=resolved).expand(job=plan(resolved))
+    jobs = plan(resolved)
+    resolved >> common.watch_pool_task("plan")
+    per_source.partial(store=resolved).expand(job=jobs) >> publish()
     maintenance(resolved)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from pipelines.airflow import quality_report as report
-from pipelines.airflow.common import START_DATE, SUPPRESSIONS, WRITER_POOL, default_args
+from pipelines.airflow.common import LABEL, START_DATE, SUPPRESSIONS, WRITER_POOL, default_args
 
 # DuckDB allows no reader beside a writing process: the store's readers queue with its writer.
 STORE_POOL = WRITER_POOL
@@ -30,7 +30,7 @@ STORE_POOL = WRITER_POOL
     },
 )
 def suppression_quality_report():
-    @task
+    @task(multiple_outputs=False)
     def window() -> dict:
         context = get_current_context()
         params = context["params"]
@@ -40,9 +40,11 @@ def suppression_quality_report():
     def recent_tenants(span: dict) -> list[str]:
         return report.tenants_to_report(span)
 
-    @task(pool=STORE_POOL)
+    @task(pool=STORE_POOL, map_index_template=LABEL, multiple_outputs=False)
     def write_trends(tenant: str, span: dict) -> dict:
-        return report.write_tenant_trends(tenant, span, get_current_context()["params"].get("reports_dir"))
+        context = get_current_context()
+        context["label"] = tenant
+        return report.write_tenant_trends(tenant, span, context["params"].get("reports_dir"))
 
     @task
     def summarize(results: list[dict]) -> list[dict]:

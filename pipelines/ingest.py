@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
@@ -27,12 +27,13 @@ from pipelines.readers import InputFile, iter_inputs, read_table
 from pipelines.run.read import UNREADABLE, in_batches, unreadable, write_part
 from pipelines.run.record import input_hash, record_failure
 from pipelines.run.stage import VALIDATION_SAMPLE, stage_suppressions
-from pipelines.settings import DEFAULT_MAX_REJECT_RATE
+from pipelines.settings import DEFAULT_MAX_REJECT_RATE, Settings
 from pipelines.store import Store, open_store
 from pipelines.store.clock import new_run_id, utcnow
 from pipelines.validate import preload, validate_suites
 
-Progress = Callable[[str, int], None]  # (what, rows done so far)
+# progress(what, rows read so far, done_bytes=bytes read so far, total_bytes=all input bytes or None)
+Progress = Callable[..., None]
 
 
 @dataclass
@@ -50,6 +51,8 @@ class IngestRequest:
     # Nightly sync: {source: new watermark}, saved in the load's transaction. Its night may have
     # pulled nothing: no paths is then a run with no rows that still moves the watermark.
     watermarks: dict[str, str] | None = None
+    # How inputs are reached (storage through an Airflow connection); not part of the input's identity.
+    settings: Settings | None = field(default=None, repr=False, compare=False)
 
     def adapter(self) -> platforms.Adapter | None:
         from pipelines.platforms.mapping import MappingAdapter
@@ -72,7 +75,8 @@ class IngestRequest:
             platforms.adapter(self.platform)
 
     def options(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("tenant", "paths", "duplicates")}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("tenant", "paths", "duplicates", "settings")}
 
 
 @dataclass
@@ -96,11 +100,16 @@ def _input_hash(req: IngestRequest, inputs: list[InputFile], custom: platforms.A
     })
 
 
-def plan_files(req: IngestRequest, workdir: Path, custom: platforms.Adapter | None = None) -> list[PlannedFile]:
+def plan_files(req: IngestRequest, workdir: Path, custom: platforms.Adapter | None = None,
+               progress: Progress | None = None) -> list[PlannedFile]:
     """Open every input and decide its platform; refuses files that match nothing."""
     planned = []
     seen: dict[str, str] = {}
-    for source in iter_inputs(req.paths, workdir):
+    opened = 0
+    for source in iter_inputs(req.paths, workdir, req.settings):
+        opened += _size(source.local_path)
+        if progress:
+            progress(f"opening {source.name}", 0, done_bytes=opened)
         if source.sha256 in seen:  # the same export twice (copied into two folders, say): read once
             req.duplicates[source.display] = seen[source.sha256]
             continue
@@ -127,8 +136,17 @@ def plan_files(req: IngestRequest, workdir: Path, custom: platforms.Adapter | No
     return planned
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: int, now, progress: Progress | None,
-                    done: int) -> tuple[list[Path], int]:
+                    done: int, read_bytes: tuple[int, int] = (0, 0)) -> tuple[list[Path], int]:
+    """Normalize one planned file into parts; `done` rows and `read_bytes` (bytes of the files
+    before this one, of all files) so far, for `progress`."""
     opts = MapOptions(reason=req.reason, default_region=req.default_region)
     mapped = pf.adapter.map(pf.table.frame, pf.probe, pf.match, opts)
     try:
@@ -143,19 +161,30 @@ def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: i
         sha256=pf.source.sha256, default_region=req.default_region, now=now, slash_order=order,
     )
     parts = []
+    size, before, total = _size(pf.source.local_path), *read_bytes
+    lines = max(pf.source.newlines, 1) if pf.table.fmt != "json" else 0  # one JSON document: no estimate within it
+    rows_read = 0
+
+    def on_read(rows: int) -> None:  # a batch read, ahead of its normalizing: rows and bytes so far
+        nonlocal rows_read
+        rows_read += rows
+        if progress:
+            within = min(size, size * rows_read // lines) if lines else 0
+            progress(f"reading {pf.source.name}", done + rows_read, done_bytes=before + within, total_bytes=total)
+
     # Whether every input line made exactly one record: staging then counts rows without DISTINCT.
     # Batches follow the file's order, so a line's records can only straddle two neighbours.
     one_per_line, last_line = True, 0
-    for part, rows, lines in in_batches(mapped, partial(_normalize_part, ctx=ctx), workdir / f"part_{index:04d}",
-                                        pf.source.display):
+    for part, _rows, facts in in_batches(mapped, partial(_normalize_part, ctx=ctx), workdir / f"part_{index:04d}",
+                                        pf.source.display, on_read):
         parts.append(part)
-        if one_per_line and lines is not None:
-            lo, hi, distinct, nulls, records = lines
+        if one_per_line and facts is not None:
+            lo, hi, distinct, nulls, records = facts
             one_per_line = distinct == records and not nulls and lo > last_line
             last_line = hi
-        done += rows
-        if progress:
-            progress(f"normalizing {pf.source.name}", done)
+    done += rows_read
+    if progress:
+        progress(f"read {pf.source.name}", done, done_bytes=before + size, total_bytes=total)
     pf.info["one_record_per_line"] = one_per_line
     return parts, done
 
@@ -215,7 +244,7 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
     inputs_dir = workdir / "inputs"
     inputs_dir.mkdir()
     custom = req.adapter()
-    planned = plan_files(req, inputs_dir, custom)
+    planned = plan_files(req, inputs_dir, custom, progress)
     digest = _input_hash(req, [p.source for p in planned], custom)
     files = [
         {"path": p.source.display, "sha256": p.source.sha256, "platform": p.adapter.name, "kind": p.match.kind,
@@ -248,8 +277,9 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
     validation = None
     try:
         parts, done = [], 0
+        sizes = [_size(pf.source.local_path) for pf in planned]
         for i, pf in enumerate(planned):
-            file_parts, done = _normalize_file(pf, req, workdir, i, now, progress, done)
+            file_parts, done = _normalize_file(pf, req, workdir, i, now, progress, done, (sum(sizes[:i]), sum(sizes)))
             parts += file_parts
         if not parts and req.watermarks is None:
             shown = ", ".join(p.source.display for p in planned[:3]) + (" ..." if len(planned) > 3 else "")

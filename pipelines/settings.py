@@ -25,6 +25,8 @@ DEFAULT_MAX_REJECT_RATE = 0.10
 # RATIO_FLOOR) past this many times the compressed bytes read so far.
 DEFAULT_MAX_MEMBER_BYTES = 4 << 30
 DEFAULT_MAX_RATIO = 200
+# Remote inputs (s3://, gs://, sftp://...): refused past this many bytes to download.
+DEFAULT_MAX_DOWNLOAD_BYTES = 16 << 30
 
 STORE_ENV = "SUPPRESSION_STORE"
 REPORTS_ENV = "SUPPRESSION_REPORTS_DIR"
@@ -34,6 +36,12 @@ SOURCES_ENV = "SUPPRESSION_SOURCES"
 HMAC_ENV = "SUPPRESSION_HMAC_KEY"
 MAX_MEMBER_ENV = "SUPPRESSION_MAX_MEMBER_BYTES"
 MAX_RATIO_ENV = "SUPPRESSION_MAX_RATIO"
+MAX_DOWNLOAD_ENV = "SUPPRESSION_MAX_DOWNLOAD_BYTES"
+# Remote inputs: fsspec options per URI scheme (JSON: {"s3": {"endpoint_url": "..."}}), and an
+# Airflow connection to open every remote URI with (through ObjectStoragePath).
+STORAGE_OPTIONS_ENV = "SUPPRESSION_STORAGE_OPTIONS"
+STORAGE_CONN_ENV = "SUPPRESSION_STORAGE_CONN_ID"
+POOL_WAIT_ENV = "SUPPRESSION_POOL_WAIT_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,17 @@ def _default_sync_dir() -> Path:
     return Path(tempfile.gettempdir()) / "suppression-sync"
 
 
+def default_reports_dir(store: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """Where reports go when nothing names a folder: a `reports/` folder beside a DuckDB file;
+    for a PostgreSQL store (or none) the user's data folder, `$XDG_DATA_HOME/suppress/reports`
+    (`~/.local/share/suppress/reports`). Never the working directory as such."""
+    env = os.environ if environ is None else environ
+    if store and "://" not in store:
+        return Path(store).expanduser().parent / "reports"
+    data = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(data) / "suppress" / "reports"
+
+
 @dataclass(frozen=True)
 class Settings:
     """What an entry point resolved once: the store, the folders, the secrets and the limits.
@@ -73,20 +92,29 @@ class Settings:
 
     store: str | None = DEFAULT_STORE
     store_origin: str = "default"
-    reports_dir: Path = Path("reports")  # a run's report goes to <reports_dir>/<run_id>/
+    reports_dir: Path = Path("reports")  # a run's report goes to <reports_dir>/<run_id>/ (beside the default store)
     safety_dir: Path = Path("safety-exports")  # safety copies of deleted contacts
     sync_dir: Path = field(default_factory=_default_sync_dir)  # where pulls leave files for the load
     sources_file: Path | None = None  # the nightly sync's sources (TOML)
     hmac_key: str | None = field(default=None, repr=False)
     max_member_bytes: int | str | None = None
     max_ratio: int | str | None = None
+    max_download_bytes: int | str | None = None  # remote inputs
+    storage_options: str | Mapping | None = field(default=None, repr=False)  # may hold keys
+    storage_conn_id: str | None = None
+    pool_wait: float | str | None = None  # Airflow: seconds a writer may wait on a missing pool
     secrets: Secrets = field(default_factory=Secrets, repr=False)
+    # (uri, conn_id) -> (fsspec filesystem, path): storage through an Airflow connection, which
+    # the Airflow entry points supply (`pipelines.airflow.resources.object_storage`).
+    object_storage: Callable[[str, str | None], tuple] | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, default_store: str | None = DEFAULT_STORE,
-                 connection: Callable[[str], object] | None = None, **given) -> Settings:
+                 connection: Callable[[str], object] | None = None, fallback: Mapping[str, object] | None = None,
+                 object_storage: Callable[[str, str | None], tuple] | None = None, **given) -> Settings:
         """The settings from the environment (`SUPPRESSION_*`); the `given` values that are not
-        None win over it (a command's `--store`, `--export-dir`, `--sources`). Without a store
+        None win over it (a command's `--store`, `--export-dir`, `--sources`), and `fallback`
+        values (an Airflow task's folders) stand in for what neither sets. Without a store
         anywhere, `default_store` (the CLI's `./suppressions.duckdb`; None for Airflow tasks)."""
         env = os.environ if environ is None else environ
         unknown = sorted(set(given) - {f.name for f in fields(cls)})
@@ -95,7 +123,7 @@ class Settings:
 
         def pick(name: str, variable: str, default=None):
             value = given.get(name)
-            return value if value is not None else env.get(variable) or default
+            return value if value is not None else env.get(variable) or (fallback or {}).get(name) or default
 
         if given.get("store"):
             store, origin = str(given["store"]), given.get("store_origin") or "given"
@@ -107,14 +135,19 @@ class Settings:
         return cls(
             store=store,
             store_origin=origin,
-            reports_dir=Path(pick("reports_dir", REPORTS_ENV, "reports")),
+            reports_dir=Path(pick("reports_dir", REPORTS_ENV) or default_reports_dir(store, env)),
             safety_dir=Path(pick("safety_dir", SAFETY_ENV, "safety-exports")),
             sync_dir=Path(pick("sync_dir", SYNC_DIR_ENV) or _default_sync_dir()),
             sources_file=Path(sources) if sources else None,
             hmac_key=pick("hmac_key", HMAC_ENV),
             max_member_bytes=pick("max_member_bytes", MAX_MEMBER_ENV),
             max_ratio=pick("max_ratio", MAX_RATIO_ENV),
+            max_download_bytes=pick("max_download_bytes", MAX_DOWNLOAD_ENV),
+            storage_options=pick("storage_options", STORAGE_OPTIONS_ENV),
+            storage_conn_id=pick("storage_conn_id", STORAGE_CONN_ENV),
+            pool_wait=pick("pool_wait", POOL_WAIT_ENV),
             secrets=Secrets(env, connection),
+            object_storage=object_storage,
         )
 
     def replace(self, **changes) -> Settings:
@@ -137,6 +170,27 @@ class Settings:
         return ArchiveLimits(_positive(MAX_MEMBER_ENV, self.max_member_bytes, DEFAULT_MAX_MEMBER_BYTES),
                              _positive(MAX_RATIO_ENV, self.max_ratio, DEFAULT_MAX_RATIO))
 
+    def max_download(self) -> int:
+        return _positive(MAX_DOWNLOAD_ENV, self.max_download_bytes, DEFAULT_MAX_DOWNLOAD_BYTES)
+
+    def storage_options_for(self, scheme: str) -> dict:
+        """The fsspec options for one URI scheme: `storage_options` is a JSON object (or a mapping)
+        keyed by scheme, e.g. `{"s3": {"endpoint_url": "http://127.0.0.1:9000"}}`."""
+        import json
+
+        from pipelines.errors import UsageError
+
+        raw = self.storage_options
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return {}
+        try:
+            options = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            raise UsageError(f"{STORAGE_OPTIONS_ENV} is not valid JSON") from None  # its text may hold a key
+        if not isinstance(options, Mapping) or not all(isinstance(v, Mapping) for v in options.values()):
+            raise UsageError(f'{STORAGE_OPTIONS_ENV} must map URI schemes to options: {{"s3": {{"endpoint_url": "..."}}}}')
+        return dict(options.get(scheme) or options.get(scheme.lower()) or {})
+
 
 def _positive(name: str, raw: int | str | None, default: int) -> int:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -150,6 +204,11 @@ def _positive(name: str, raw: int | str | None, default: int) -> int:
 
         raise UsageError(f"{name} must be a positive whole number, not {raw!r}")
     return value
+
+
+def airflow_home() -> Path:
+    """Airflow's home folder ($AIRFLOW_HOME, else ~/airflow, as Airflow itself decides)."""
+    return Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
 
 
 def store_url(explicit: str | None = None) -> str:

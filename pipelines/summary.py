@@ -5,6 +5,7 @@ A summary's reject examples are raw rows (addresses): they stay in the store (`s
 RUN_ID`, cleaned by erasure), and the report shows them masked; nothing that leaves the process
 carries them. Light on purpose: the DAG files' shared module imports it at parse time.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,6 +27,47 @@ def public_summary(summary: Mapping) -> dict:
     return json.loads(json.dumps({k: v for k, v in summary.items() if k not in PRIVATE_KEYS}, default=json_default))
 
 
+# What a run's result may carry through Airflow's XCom and asset events: ids, counts and the
+# report's paths. File names and examples stay in the report and the store.
+RESULT_KEYS = (
+    "run_id",
+    "tenant",
+    "status",
+    "dry_run",
+    "skipped_because",
+    "rows_read",
+    "rows_accepted",
+    "rows_rejected",
+    "rows_ignored",
+    "reject_rate",
+    "rejects_by_error",
+    "suppressions_in_run",
+    "duplicates_collapsed",
+    "suppressions_added",
+    "suppressions_updated",
+    "soft_bounce_blocks",
+    "contacts_blocked",
+    "report",
+    "report_json",
+)
+
+
+def task_result(summary: Mapping) -> dict:
+    """A run summary cut to `RESULT_KEYS` (JSON-safe), plus how many files it read."""
+    out = public_summary({k: summary[k] for k in RESULT_KEYS if k in summary})
+    return {**out, "files": len(summary.get("files") or [])}
+
+
+def changed_store(result: Mapping) -> bool:
+    """Whether a run changed what the store holds (a dry or skipped run, or one that added and
+    updated nothing, did not): only such a run announces itself to the quality report."""
+    return (
+        not result.get("dry_run")
+        and result.get("status") == "succeeded"
+        and bool(result.get("suppressions_added") or result.get("suppressions_updated"))
+    )
+
+
 def summary_text(summary: Mapping) -> str:
     """A run summary as a few lines a person reads in a log: counts, never a value."""
     status = summary.get("status", "?")
@@ -34,7 +76,9 @@ def summary_text(summary: Mapping) -> str:
         + (" (dry run: nothing loaded)" if summary.get("dry_run") else "")
     ]
     if status == "skipped":
-        lines.append(summary.get("message") or f"the same input was already loaded by run {summary.get('skipped_because')}")
+        lines.append(
+            summary.get("message") or f"the same input was already loaded by run {summary.get('skipped_because')}"
+        )
     else:
         lines.append(
             f"rows read {summary.get('rows_read', 0)}, accepted {summary.get('rows_accepted', 0)}, "

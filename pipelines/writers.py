@@ -9,6 +9,7 @@ return) gets a leading `'`, which spreadsheets show as text; our own readers str
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -39,11 +40,14 @@ def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_frame(frame: pl.DataFrame, fmt: str, output: Path | None = None, sink: TextIO | None = None) -> None:
-    """`frame` as CSV (formula-guarded) or JSONL, to the file `output`, else to `sink` (stdout)."""
+def write_frame(frame: pl.DataFrame, fmt: str, output: Path | None = None, sink: TextIO | None = None,
+                json_columns: tuple[str, ...] = ()) -> None:
+    """`frame` as CSV (formula-guarded) or JSONL, to the file `output`, else to `sink` (stdout).
+    `json_columns` hold JSON text (a contact's `attributes`): a CSV cell keeps the text, a JSONL
+    line gets the value itself (an object, not a string)."""
     target = output.open("w", newline="") if output else (sink or sys.stdout)
     try:
-        _write(frame, fmt, target)
+        _write(frame, fmt, target, json_columns)
     finally:
         if output:
             target.close()
@@ -57,8 +61,21 @@ def write_private_csv(frame: pl.DataFrame, path: Path) -> None:
         _write(frame, "csv", sink)
 
 
-def _write(frame: pl.DataFrame, fmt: str, target: TextIO) -> None:
+def _write(frame: pl.DataFrame, fmt: str, target: TextIO, json_columns: tuple[str, ...] = ()) -> None:
     if fmt == "csv":
         guard_formulas(frame).write_csv(target)
-    else:
+        return
+    text = [c for c in json_columns if frame.schema.get(c) == pl.String]
+    if not text:
         frame.write_ndjson(target)
+        return
+    # Each line: the other columns as Polars writes them, then each JSON column's text as its value
+    # (JSON we wrote ourselves; null stays null). Whole columns at once, no row loop.
+    others = [c for c in frame.columns if c not in text]
+    line = (pl.struct(others).struct.json_encode().str.strip_suffix("}") if others else pl.lit("{"))
+    for i, c in enumerate(text):
+        sep = "," if others or i else ""
+        line = line + pl.lit(sep + json.dumps(c) + ":") + pl.col(c).fill_null("null")
+    lines = frame.select((line + pl.lit("}")).alias("line"))["line"]
+    for start in range(0, len(lines), 100_000):
+        target.write("".join(v + "\n" for v in lines.slice(start, 100_000).to_list()))

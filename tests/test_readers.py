@@ -469,6 +469,6 @@ def test_resolve_refuses_nothing_and_foreign_schemes(tmp_path):
     with pytest.raises(UsageError, match="holds no files"):
         resolve_paths([str(tmp_path / "empty")])
     with pytest.raises(UsageError, match="unsupported URI scheme"):
-        resolve_paths(["s3://bucket/exports/*.csv"], globs=True)
+        resolve_paths(["nosuchscheme://bucket/exports/*.csv"], globs=True)
     with pytest.raises(UsageError, match="local path"):
         resolve_paths(["file://otherhost/data/x.csv"])

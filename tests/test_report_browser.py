@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,11 +20,34 @@ FIGURES = ("rows_read", "rows_accepted", "rows_rejected", "duplicates_collapsed"
            "suppressions_updated", "suppressions_already_present")
 
 
+def _chromium_problem() -> str | None:
+    """Why Chromium cannot run here (None: it can). Found is not enough: `$CHROMIUM` may name a
+    file that is not there, and Ubuntu's `chromium-browser` may be a shim for a snap not installed."""
+    binary = find_chromium()
+    if binary is None:
+        return "Chromium is not installed"
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"Chromium ({binary}) does not start: {type(exc).__name__}: {exc}"
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        return f"Chromium ({binary}) does not start: exit {done.returncode}" + (f": {said[0]}" if said else "")
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium_problem() -> str | None:
+    return _chromium_problem()
+
+
 @pytest.fixture(autouse=True)
-def chromium():
-    """Skip without Chromium, except under CI, where the browser tests must run."""
-    if find_chromium() is None:
-        message = "Chromium is not installed; `make test` installs it (.ci/chromium)"
+def chromium(chromium_problem):
+    """Skip without a Chromium that runs, except under CI (`$CI` set), where the browser tests must
+    run: a broken install fails there instead of going unnoticed."""
+    if chromium_problem is not None:
+        message = (f"{chromium_problem}; `.ci/chromium` installs Debian's chromium with apt (needs root or "
+                   "passwordless sudo), or set $CHROMIUM to a Chromium binary")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from pipelines.settings import Settings
-from pipelines.summary import public_summary
+from pipelines.summary import changed_store, public_summary, task_result
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +18,13 @@ PULL_TIMEOUT = timedelta(hours=3)
 LOAD_TIMEOUT = timedelta(hours=2)
 STORE_TASK_TIMEOUT = timedelta(minutes=30)  # plan and maintenance: a few queries
 RUN_TIMEOUT = timedelta(hours=20)  # a hung night never holds back the next one
+RETRY_DELAY, MAX_RETRY_DELAY = timedelta(minutes=5), timedelta(minutes=30)  # a platform that is down
 # Marks a folder as ours: maintenance removes old pulls only where it finds this file, so that a
 # SUPPRESSION_SYNC_DIR pointed at the wrong place never loses anything else.
 SYNC_DIR_MARKER = ".suppression-sync"
+SOURCES_VARIABLE = "suppression_sources"
+SOURCES_PARAM_HELP = ("Sources TOML, relative to the DAG folder (default: the Variable suppression_sources, "
+                      "else $SUPPRESSION_SOURCES)")
 KEEP_PULLED_DAYS = 7  # files a failed or refused load left behind, kept this long to look into
 
 DOC = """
@@ -29,22 +33,31 @@ DOC = """
 During the switch-over both platforms send, so every night each tenant's previous platform is
 pulled for new bounces, complaints and unsubscribes, exactly like `suppress sync` (SPEC 4.2).
 
-**Sources**: the TOML file `sources_file` (Param), else `$SUPPRESSION_SOURCES` on the workers
-(see `config/sources.example.toml`): tenant, platform, source name, a credentials reference
-(`airflow:<conn_id>` or `env:<VAR>`) and options. `tenant` (Param) limits a manual run to one tenant.
+**Sources**: the `sources_file` Param (a TOML file, relative to the DAG folder or absolute), else
+the Airflow Variable `suppression_sources` (the same tables as TOML or JSON text: nothing to copy
+to every worker), else `$SUPPRESSION_SOURCES` on the workers (see `config/sources.example.toml`):
+tenant, platform, source name, a credentials reference (`airflow:<conn_id>` or `env:<VAR>`) and
+options. `tenant` (Param) limits a manual run to one tenant.
 
 **Tasks**: `store` resolves the store once (the Airflow connection `suppression_store`, else
 `$SUPPRESSION_STORE`; never a default file) and every later task checks it uses the same one;
-`plan` reads every source's watermark (in the writer pool: DuckDB allows no reader
-beside a writing process); per source (dynamic task mapping), `pull` fetches the API since the
-watermark minus the overlap into `$SUPPRESSION_SYNC_DIR` (storage all workers share; default the
-machine's temp folder) without touching the store, and `load` is the single writer (pool
-`suppression_store_writer`, 1 slot): the one ingest path, which moves the watermark in the same
-transaction. One source failing does not stop the others; its watermark stays, and the next
-night re-pulls from it. `maintenance` (writer pool, independent of the sources) removes the
-safety copies of deleted contacts once their 3 days have passed (`suppress maintenance`), and
-pulled files that failed or refused loads left behind, after 7 days.
+`plan` reads every source's watermark (in the writer pool: DuckDB allows no reader beside a
+writing process); per source (dynamic task mapping, named tenant/source), `pull` fetches the API
+since the watermark minus the overlap into the sync folder (storage all workers share) without
+touching the store, and `load` is the single writer (pool `suppression_store_writer`, 1 slot):
+the one ingest path, which moves the watermark in the same transaction. One source failing does
+not stop the others; its watermark stays, and the next night re-pulls from it. `publish` (a
+teardown) sends one asset event for the night, naming the tenants whose store changed, so the
+quality report runs once; none if nothing changed. `watch_pool` fails if the writer pool does not
+exist. `maintenance` (writer pool, independent of the sources) removes the safety copies of
+deleted contacts once their 3 days have passed (`suppress maintenance`), and pulled files that
+failed or refused loads left behind, after 7 days.
 `max_active_runs=1`: runs never overlap, so neither do a tenant's.
+
+**Folders**: reports, pulls and safety copies go where `SUPPRESSION_REPORTS_DIR`,
+`SUPPRESSION_SYNC_DIR` and `SUPPRESSION_SAFETY_DIR` say, else the `suppression_store`
+connection's extra (`reports_dir`, `sync_dir`, `safety_dir`), else `$AIRFLOW_HOME/suppression/`.
+XCom and logs carry ids, counts and watermarks, never an address.
 
 **Retries**: each request retries 429s (honouring `Retry-After` / reset headers), 5xx, resets
 and timeouts with capped backoff; a platform still down after that fails the task, which Airflow
@@ -67,19 +80,20 @@ def store(settings: Settings | None = None) -> dict:
     return store_reference(_settings(settings))
 
 
-def sync_jobs(params: Mapping, settings: Settings | None = None, expected: Mapping | None = None) -> list[dict]:
+def sync_jobs(params: Mapping, settings: Settings | None = None, expected: Mapping | None = None,
+              bundle: Path | None = None) -> list[dict]:
     """One job per configured source (of `params["tenant"]`, or all), with its stored watermark.
 
     The sources file is `params["sources_file"]`, else $SUPPRESSION_SOURCES. Reads the store once,
     before any pull: the pulls themselves never open it.
     """
     from pipelines.store import opened
-    from pipelines.sync.config import load_sources, select, sources_path
+    from pipelines.sync.config import select
     from pipelines.sync.run import plan
 
     settings = _settings(settings, expected)
-    path = sources_path(params.get("sources_file"), settings)
-    sources = select(load_sources(path), params.get("tenant") or None, origin=str(path))
+    sources, origin = configured_sources(params, settings, bundle)
+    sources = select(sources, params.get("tenant") or None, origin=origin)
     if not sources:
         return []
     with opened(settings.store) as st:
@@ -88,6 +102,38 @@ def sync_jobs(params: Mapping, settings: Settings | None = None, expected: Mappi
         s = job["source"]
         log.info("%s/%s (%s): watermark %s", s["tenant"], s["name"], s["platform"], job["old_watermark"])
     return jobs
+
+
+def configured_sources(params: Mapping, settings: Settings, bundle: Path | None = None, variable=None):
+    """The sources and where they came from: the `sources_file` Param (a path, relative to the
+    DAG bundle's folder), else the Airflow Variable `suppression_sources` (the sources as TOML or
+    JSON text: nothing to copy to every worker), else $SUPPRESSION_SOURCES."""
+    from pipelines.errors import UsageError
+    from pipelines.sync.config import load_sources, parse_sources_text
+
+    given = params.get("sources_file")
+    if given:
+        path = Path(given)
+        if not path.is_absolute() and bundle is not None:
+            path = bundle / path
+        return load_sources(path, where=f"the sources_file Param ({given})"), str(path)
+    text = (variable or _variable)(SOURCES_VARIABLE)
+    if text:
+        return parse_sources_text(text, f"the Airflow Variable {SOURCES_VARIABLE!r}"), f"Variable {SOURCES_VARIABLE}"
+    if settings.sources_file:
+        return load_sources(settings.sources_file), str(settings.sources_file)
+    raise UsageError(f"no sources: set the DAG's `sources_file` Param, the Airflow Variable {SOURCES_VARIABLE!r} "
+                     "(TOML or JSON) or $SUPPRESSION_SOURCES on the workers (see config/sources.example.toml)")
+
+
+def _variable(key: str) -> str | None:
+    from airflow.sdk import Variable
+
+    try:
+        return Variable.get(key, default=None)
+    except Exception as exc:  # noqa: BLE001 - no Airflow here, or the secrets backend failed: as unset
+        log.debug("Variable %r not available (%s)", key, type(exc).__name__)
+        return None
 
 
 def _run_folder(run_id: str) -> str:
@@ -119,7 +165,7 @@ def load_pulled(pulled: dict, settings: Settings | None = None, expected: Mappin
 
     settings = _settings(settings, expected)
     with opened(settings.store) as st:
-        report = result_of(load(pulled, st))
+        report = result_of(load(pulled, st, settings.reports_dir))
     for folder in {Path(f).parent for f in pulled["files"]}:
         shutil.rmtree(folder, ignore_errors=True)
         for parent in (folder.parent, folder.parent.parent):  # the tenant's and the run's, once empty
@@ -128,21 +174,41 @@ def load_pulled(pulled: dict, settings: Settings | None = None, expected: Mappin
             except OSError:
                 break
     log.info("%s", sync_text(report))
-    return public_summary(report)
+    return source_result(report)
 
 
-def asset_extra(report: Mapping) -> dict:
-    """What a load's asset event tells its consumers (the quality report): counts and ids."""
-    ingest = report.get("ingest") or {}
-    return {
-        "tenant": report["tenant"],
-        "source": report["source"],
-        "run_id": ingest.get("run_id"),
-        "status": ingest.get("status"),
-        "dry_run": False,
-        "suppressions_added": ingest.get("suppressions_added", 0),
-        "suppressions_updated": ingest.get("suppressions_updated", 0),
-    }
+def source_result(report: Mapping) -> dict:
+    """What a source's load leaves in XCom: ids, counts, watermarks; no file names or addresses."""
+    out = public_summary({k: v for k, v in report.items() if k not in ("files", "ingest")})
+    return {**out, "files": len(report.get("files") or []), "ingest": task_result(report.get("ingest") or {})}
+
+
+def asset_extra(results: list[Mapping]) -> dict | None:
+    """The night's one asset event (the quality report runs once, for the tenants that changed),
+    from the loads' results; None when no load changed the store."""
+    changed = [r for r in results if changed_store(r.get("ingest") or {})]
+    if not changed:
+        log.info("no source changed the store tonight: no asset event")
+        return None
+    return {"tenants": sorted({r["tenant"] for r in changed}),
+            "runs": [r["ingest"]["run_id"] for r in changed],
+            "suppressions_added": sum(r["ingest"].get("suppressions_added", 0) for r in changed),
+            "suppressions_updated": sum(r["ingest"].get("suppressions_updated", 0) for r in changed)}
+
+
+def night_changes(ti) -> dict | None:
+    """The `publish` teardown's asset event: from every load's result (XCom), the tenants whose
+    store changed tonight; None when none did."""
+    results = ti.xcom_pull(task_ids="source.load") or []  # every map index
+    if isinstance(results, Mapping):  # a single source: one result, not a list
+        results = [results]
+    return asset_extra([r for r in results if r])
+
+
+def source_label(job_or_pulled: Mapping) -> str:
+    """A mapped task's name in the UI: tenant/source."""
+    source = job_or_pulled.get("source") or {}
+    return f"{source.get('tenant')}/{source.get('name')}"
 
 
 def sync_text(report: Mapping) -> str:

@@ -18,13 +18,15 @@ log = logging.getLogger(__name__)
 DOC = """
 ### Suppression quality report
 
-Runs after each load of the suppression store (asset `suppression_store://suppressions`).
-For every tenant with a run in the last `recent_days`, writes the trends across its runs of the
+Runs after each load that changed the suppression store (asset `suppression_store://suppressions`;
+a nightly sync sends one event a night). For every tenant the triggering events name (a manual
+run: every tenant with a run in the last `recent_days`), writes the trends across its runs of the
 last `lookback_days` (`suppress report --tenant T --since ...`): volumes, reject rates and
 reason mix per source and day, with empty nights, spikes, failed runs and stopped sources flagged.
 
 **Params**: `lookback_days` (30), `recent_days` (1), `reports_dir` (default
-`$SUPPRESSION_REPORTS_DIR`, else `./reports` of the worker).
+`$SUPPRESSION_REPORTS_DIR`, else the `suppression_store` connection's extra `reports_dir`, else
+`$AIRFLOW_HOME/suppression/reports`).
 
 **Store**: the Airflow connection `suppression_store`, else `SUPPRESSION_STORE` (read-only).
 """
@@ -48,7 +50,18 @@ def report_window(context: Mapping, lookback_days: int = 30, recent_days: int = 
         "until": until.isoformat(),
         "since": (until - timedelta(days=int(lookback_days))).isoformat(),
         "recent_since": (until - timedelta(days=int(recent_days))).isoformat(),
+        "tenants": changed_tenants(context),
     }
+
+
+def changed_tenants(context: Mapping) -> list[str] | None:
+    """The tenants the triggering asset events name (the loads that changed the store), or None
+    for a run no event triggered (a manual run reports every recently active tenant)."""
+    accessor = context.get("triggering_asset_events") or {}
+    events = [event for found in accessor.values() for event in found]
+    if not events:
+        return None
+    return sorted({t for e in events for t in ((getattr(e, "extra", None) or {}).get("tenants") or [])})
 
 
 def _store(settings: Settings | None):
@@ -59,9 +72,12 @@ def _store(settings: Settings | None):
 
 
 def tenants_to_report(window: dict, settings: Settings | None = None) -> list[str]:
-    """Tenants with a run since the window's `recent_since`."""
+    """The tenants the triggering events named, else those with a run since `recent_since`."""
     from pipelines.report.trends import recent_tenants
 
+    if window.get("tenants") is not None:
+        log.info("tenants whose store changed: %s", ", ".join(window["tenants"]) or "none")
+        return list(window["tenants"])
     with _store(settings) as st:
         tenants = recent_tenants(st, _aware(window["recent_since"]))
     log.info("tenants with runs since %s: %s", window["recent_since"], ", ".join(tenants) or "none")

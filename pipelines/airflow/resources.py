@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from pipelines.errors import UsageError, UserError
 from pipelines.redact import redact
-from pipelines.settings import Settings
+from pipelines.settings import Settings, airflow_home
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,15 @@ def task_settings(expected: Mapping | None = None, need_store: bool = True, conn
     from the same place, or the task fails (retryably) rather than load into another store.
     `need_store=False` (a pull, which never touches the store): no store is looked up.
     """
-    settings = Settings.from_env(default_store=None, connection=connection, **given)
-    if not need_store:
-        return settings
     conn = None
     try:
         conn = connection(conn_id)
     except Exception as exc:  # noqa: BLE001 - not defined, the secrets backend failed, or no Airflow
         log.debug("connection %r not available (%s)", conn_id, type(exc).__name__)
+    settings = Settings.from_env(default_store=None, connection=connection, fallback=task_folders(conn),
+                                 object_storage=object_storage, **given)
+    if not need_store:
+        return settings
     if conn is not None:  # defined but unusable: an error (UsageError), never a fallback
         settings = settings.replace(store=store_url_from_connection(conn), store_origin=f"Airflow connection {conn_id!r}")
     elif not settings.store:
@@ -68,6 +69,37 @@ def task_settings(expected: Mapping | None = None, need_store: bool = True, conn
         )
     log.info("store: %s (from %s)", redact(settings.store), settings.store_origin)
     return settings
+
+
+def object_storage(uri: str, conn_id: str | None):
+    """(filesystem, path) of a storage URI through Airflow's `ObjectStoragePath` and a connection
+    (`s3://conn_id@bucket/key`, or `conn_id` from SUPPRESSION_STORAGE_CONN_ID)."""
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io import has_fs
+
+    from pipelines.readers.remote import PROVIDERS, shown, storage_failure
+
+    path = ObjectStoragePath(uri, conn_id=conn_id)
+    if not has_fs(path.protocol):
+        scheme = path.protocol
+        provider = PROVIDERS.get(scheme, f"the Airflow provider for {scheme}://")
+        raise UsageError(f"{shown(uri)}: Airflow has no filesystem for {scheme}:// to use connection "
+                         f"{path.conn_id!r} with; install {provider}")
+    try:
+        return path.fs, path.path
+    except Exception as exc:  # noqa: BLE001 - the connection missing or unusable
+        raise storage_failure(exc, uri) from None
+
+
+def task_folders(conn=None) -> dict[str, str]:
+    """Where a task writes reports, pulls and safety copies unless SUPPRESSION_REPORTS_DIR,
+    SUPPRESSION_SYNC_DIR or SUPPRESSION_SAFETY_DIR say: the store connection's extra
+    (`reports_dir`, `sync_dir`, `safety_dir`), else under `$AIRFLOW_HOME/suppression/`; never the
+    worker's working directory."""
+    extra = (getattr(conn, "extra_dejson", None) or {}) if conn is not None else {}
+    home = airflow_home() / "suppression"
+    defaults = {"reports_dir": home / "reports", "sync_dir": home / "sync", "safety_dir": home / "safety-exports"}
+    return {name: str(extra.get(name) or default) for name, default in defaults.items()}
 
 
 def store_reference(settings: Settings) -> dict:

@@ -7,13 +7,19 @@ from typing import Annotated, Optional
 
 import typer
 
+from pipelines.cli.help import new_app
 from pipelines.cli.options import JsonOpt, StoreOpt, TenantOpt, store_at
 from pipelines.cli.output import make_table, out, print_json
 from pipelines.errors import UsageError
 
 
 def maintenance(as_json: JsonOpt = False, store: StoreOpt = None) -> None:
-    """Housekeeping: remove safety copies of deleted contacts once their 3 days have passed."""
+    """Housekeeping: remove safety copies of deleted contacts once their 3 days have passed.
+
+    \b
+    Example:
+      suppress maintenance
+    """
     from pipelines.enforce import maintenance as run_maintenance
 
     with store_at(store) as st:
@@ -26,11 +32,16 @@ def maintenance(as_json: JsonOpt = False, store: StoreOpt = None) -> None:
 
 def settings(
     tenant: TenantOpt,
-    soft_bounce_threshold: Annotated[Optional[int], typer.Option("--soft-bounce-threshold", min=1, help="Consecutive soft bounces that block an email address (default 10).")] = None,
+    soft_bounce_threshold: Annotated[Optional[int], typer.Option("--soft-bounce-threshold", metavar="N", min=1, help="Consecutive soft bounces that block an email address (default 10).")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Show or change a tenant's settings."""
+    """Show or change a tenant's settings.
+
+    \b
+    Example:
+      suppress settings --tenant acme --soft-bounce-threshold 5
+    """
     from pipelines.store.base import TENANT_SETTINGS
 
     with store_at(store, create=True) as st:
@@ -47,12 +58,17 @@ def settings(
         out.print(f"list {previous} -> {new}")
 
 
-lists_app = typer.Typer(help="Previous platforms' lists and the tenant's new lists they map to.", no_args_is_help=True)
+lists_app = new_app(help="Previous platforms' lists and the tenant's new lists they map to.")
 
 
 @lists_app.command("show")
 def lists_show(tenant: TenantOpt, as_json: JsonOpt = False, store: StoreOpt = None) -> None:
-    """The previous lists the tenant's suppressions name, and the new list each maps to."""
+    """The previous lists the tenant's suppressions name, and the new list each maps to.
+
+    \b
+    Example:
+      suppress lists show --tenant acme
+    """
     import polars as pl
 
     with store_at(store) as st:
@@ -75,13 +91,18 @@ def lists_show(tenant: TenantOpt, as_json: JsonOpt = False, store: StoreOpt = No
 @lists_app.command("map")
 def lists_map(
     tenant: TenantOpt,
-    previous: Annotated[Optional[str], typer.Argument(help="The previous list's id, as in list:<id>.")] = None,
-    new: Annotated[Optional[str], typer.Argument(help="The tenant's new list it becomes.")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", help="CSV `previous_list,new_list`, or TOML with a [lists] table.")] = None,
+    previous: Annotated[Optional[str], typer.Argument(metavar="PREVIOUS_ID", help="The previous list's id, as in list:<id>.", show_default=False)] = None,
+    new: Annotated[Optional[str], typer.Argument(metavar="NEW_NAME", help="The tenant's new list it becomes.", show_default=False)] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", metavar="FILE", help="CSV `previous_list,new_list`, or TOML with a [lists] table.")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Map a previous list to a new list: with --list, its unsubscribes then block only that list's mail."""
+    """Map a previous list to a new list: with --list, its unsubscribes then block only that list's mail.
+
+    \b
+    Example:
+      suppress lists map --tenant acme 4f2a9c newsletter
+    """
     from pipelines.lists import new_list, previous_list, read_mapping_file
 
     if file is not None and (previous or new):
@@ -102,10 +123,15 @@ def lists_map(
 @lists_app.command("unmap")
 def lists_unmap(
     tenant: TenantOpt,
-    previous: Annotated[str, typer.Argument(help="The previous list's id, as in list:<id>.")],
+    previous: Annotated[str, typer.Argument(metavar="PREVIOUS_ID", help="The previous list's id, as in list:<id>.", show_default=False)],
     store: StoreOpt = None,
 ) -> None:
-    """Remove a previous list's mapping: its unsubscribes block all marketing again."""
+    """Remove a previous list's mapping: its unsubscribes block all marketing again.
+
+    \b
+    Example:
+      suppress lists unmap --tenant acme 4f2a9c
+    """
     from pipelines.lists import previous_list
 
     key = previous_list(previous)

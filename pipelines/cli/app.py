@@ -9,22 +9,20 @@ import signal
 import sys
 import threading
 
-import typer
-
 from pipelines.cli import admin, contacts, lookups, runs, stores, sync
+from pipelines.cli.help import new_app
 from pipelines.cli.output import err, plain
 from pipelines.errors import Interrupted, PipelineError, first_line, interrupted_text
 
-app = typer.Typer(
+app = new_app(
     name="suppress",
     help="Move bounce, complaint and unsubscribe history from a previous email/SMS platform into the suppression store.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 # The commands, in the order `suppress --help` lists them (the groups come last).
 for command in (runs.ingest, lookups.check, lookups.export, runs.runs, runs.rejects, runs.rollback, sync.report,
-                sync.sync):
+                sync.sync, sync.sources):
     app.command()(command)
 app.command("migrate-store")(stores.migrate_store)
 for command in (runs.formats, runs.detect, contacts.resubscribe, contacts.unblock, lookups.audience, admin.maintenance,

@@ -8,27 +8,33 @@ from typing import Annotated, Optional
 
 import typer
 
+from pipelines.cli.help import new_app
 from pipelines.cli.options import JsonOpt, ListOpt, RegionOpt, StoreOpt, TenantOpt, YesOpt, store_at
 from pipelines.cli.output import ProgressLine, err, out, print_json
 from pipelines.errors import PipelineError, UsageError
 from pipelines.writers import write_frame
 
-contacts_app = typer.Typer(help="The platform's contacts: import, export, delete, purge.", no_args_is_help=True)
+contacts_app = new_app(help="The platform's contacts: import, export, delete, purge.")
 
 
 @contacts_app.command("import")
 def contacts_import(
-    paths: Annotated[list[Path], typer.Argument(help="CSV with an `id` column and `email` and/or `phone`.")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH", help="CSV with an `id` column and `email` and/or `phone`; other columns are kept as attributes.", show_default=False)],
     tenant: TenantOpt,
     default_region: RegionOpt = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Import contacts (an upsert by id); any with a suppressed address are blocked as they are created."""
+    """Import contacts (an upsert by id); any with a suppressed address are blocked as they are created.
+
+    \b
+    Example:
+      suppress contacts import --tenant acme --default-region US contacts.csv
+    """
     from pipelines.enforce import import_contacts
 
     with store_at(store, create=True) as st, ProgressLine() as progress:
-        summary = import_contacts(st, tenant, [str(p) for p in paths], default_region, progress)
+        summary = import_contacts(st, tenant, list(paths), default_region, progress)
     if as_json:
         print_json(summary)
         return
@@ -43,19 +49,24 @@ def contacts_import(
 @contacts_app.command("export")
 def contacts_export(
     tenant: TenantOpt,
-    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
-    output: Annotated[Optional[Path], typer.Option("--output", help="File to write (default: stdout).")] = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="csv|jsonl", help="CSV, or one JSON object a line.")] = "csv",
+    output: Annotated[Optional[Path], typer.Option("--output", metavar="FILE", help="File to write (default: stdout).")] = None,
     send_list: ListOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """Write a tenant's contacts with their statuses and consent."""
+    """Write a tenant's contacts with their statuses and consent.
+
+    \b
+    Example:
+      suppress contacts export --tenant acme --format jsonl --output contacts.jsonl
+    """
     from pipelines.enforce import contacts_for_list
 
     if fmt not in ("csv", "jsonl"):
         raise UsageError("--format must be csv or jsonl")
     with store_at(store) as st:
         frame = contacts_for_list(st, tenant, send_list)
-    write_frame(frame, fmt, output)
+    write_frame(frame, fmt, output, json_columns=("attributes",))
 
 
 def _confirm_deletion(planned, tenant: str, yes: bool, what: str) -> None:
@@ -83,14 +94,19 @@ def _deleted(result: dict, as_json: bool) -> None:
 
 @contacts_app.command("delete")
 def contacts_delete(
-    ids: Annotated[list[str], typer.Argument(help="Contact ids.")],
+    ids: Annotated[list[str], typer.Argument(metavar="ID", help="The ids of the contacts to delete.", show_default=False)],
     tenant: TenantOpt,
     yes: YesOpt = False,
-    export_dir: Annotated[Optional[Path], typer.Option("--export-dir", help="Where the safety copy goes (default: $SUPPRESSION_SAFETY_DIR or ./safety-exports).")] = None,
+    export_dir: Annotated[Optional[Path], typer.Option("--export-dir", metavar="DIR", help="Where the safety copy goes (default: $SUPPRESSION_SAFETY_DIR or ./safety-exports).")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Delete contacts and their records; their suppressions stay, as keyed hashes."""
+    """Delete contacts and their records; their suppressions stay, as keyed hashes.
+
+    \b
+    Example:
+      suppress contacts delete --tenant acme c1 c2
+    """
     from pipelines.enforce import delete_contacts, plan_deletion
 
     with store_at(store) as st:
@@ -103,13 +119,18 @@ def contacts_delete(
 @contacts_app.command("purge")
 def contacts_purge(
     tenant: TenantOpt,
-    segment: Annotated[str, typer.Option("--segment", help="Which contacts: hard_bounced.")],
+    segment: Annotated[str, typer.Option("--segment", metavar="SEGMENT", help="Which contacts: hard_bounced.")],
     yes: YesOpt = False,
-    export_dir: Annotated[Optional[Path], typer.Option("--export-dir", help="Where the safety copy goes (default: $SUPPRESSION_SAFETY_DIR or ./safety-exports).")] = None,
+    export_dir: Annotated[Optional[Path], typer.Option("--export-dir", metavar="DIR", help="Where the safety copy goes (default: $SUPPRESSION_SAFETY_DIR or ./safety-exports).")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Delete every contact of a segment (e.g. all hard-bounced contacts) after a safety copy."""
+    """Delete every contact of a segment (e.g. all hard-bounced contacts) after a safety copy.
+
+    \b
+    Example:
+      suppress contacts purge --tenant acme --segment hard_bounced --yes
+    """
     from pipelines.enforce import delete_contacts, plan_deletion
 
     with store_at(store) as st:
@@ -131,15 +152,20 @@ def _lifted(result: dict, as_json: bool, verb: str) -> None:
 
 
 def resubscribe(
-    address: Annotated[str, typer.Argument(help="Email or phone number.")],
+    address: Annotated[str, typer.Argument(metavar="ADDRESS", help="Email or phone number.", show_default=False)],
     tenant: TenantOpt,
-    confirmed_at: Annotated[str, typer.Option("--confirmed-at", help="When the double opt-in was confirmed (ISO 8601).")],
-    evidence: Annotated[str, typer.Option("--evidence", help="Reference of the confirmation (e.g. its message id).")],
+    confirmed_at: Annotated[str, typer.Option("--confirmed-at", metavar="TIME", help="When the double opt-in was confirmed (ISO 8601).")],
+    evidence: Annotated[str, typer.Option("--evidence", metavar="REF", help="Reference of the confirmation (e.g. its message id).")],
     default_region: RegionOpt = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Lift an address's unsubscribes on double opt-in evidence (audited)."""
+    """Lift an address's unsubscribes on double opt-in evidence (audited).
+
+    \b
+    Example:
+      suppress resubscribe --tenant acme pat@example.com --confirmed-at 2026-11-30T12:00:00Z --evidence msg-4711
+    """
     from pipelines.enforce import resubscribe as lift
 
     with store_at(store) as st:
@@ -148,14 +174,19 @@ def resubscribe(
 
 
 def unblock(
-    address: Annotated[str, typer.Argument(help="Email or phone number.")],
+    address: Annotated[str, typer.Argument(metavar="ADDRESS", help="Email or phone number.", show_default=False)],
     tenant: TenantOpt,
-    reason: Annotated[str, typer.Option("--reason", help="Why the address may be mailed again.")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why the address may be mailed again.")],
     default_region: RegionOpt = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Lift an address's bounces, complaints and manual blocks with a stated reason (audited)."""
+    """Lift an address's bounces, complaints and manual blocks with a stated reason (audited).
+
+    \b
+    Example:
+      suppress unblock --tenant acme pat@example.com --reason "mailbox restored, ticket 123"
+    """
     from pipelines.enforce import unblock as lift
 
     with store_at(store) as st:

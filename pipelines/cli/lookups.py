@@ -9,22 +9,30 @@ from typing import Annotated, Optional
 import typer
 
 from pipelines.cli.options import JsonOpt, ListOpt, RegionOpt, StoreOpt, TenantOpt, store_at
-from pipelines.cli.output import err, make_table, out, print_json
-from pipelines.errors import UsageError
+from pipelines.cli.output import err, make_table, on_terminal, out, print_json
+from pipelines.errors import DataRefused, UsageError
 from pipelines.writers import guard_formulas, write_frame
 
 
 def check(
-    addresses: Annotated[Optional[list[str]], typer.Argument(help="Emails (with @) or phone numbers.")] = None,
+    addresses: Annotated[Optional[list[str]], typer.Argument(metavar="ADDRESS", help="Emails (with @) or phone numbers.", show_default=False)] = None,
     tenant: TenantOpt = ...,
-    purpose: Annotated[str, typer.Option(help="marketing or transactional.")] = "marketing",
-    default_region: Annotated[Optional[str], typer.Option("--default-region", help="Region for national phone numbers, e.g. US.")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", help="One address a line.")] = None,
+    purpose: Annotated[str, typer.Option(metavar="PURPOSE", help="marketing or transactional: what the mail is for.")] = "marketing",
+    default_region: RegionOpt = None,
+    file: Annotated[Optional[Path], typer.Option("--file", metavar="FILE", help="Check the addresses in this file, one a line.")] = None,
     send_list: ListOpt = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Say whether addresses may be mailed."""
+    """Say whether addresses may be mailed.
+
+    An input that is neither an email address nor a phone number is reported as invalid; when
+    every input is, the exit code is 3.
+
+    \b
+    Example:
+      suppress check --tenant acme --default-region US bob@example.com "(415) 555-0142"
+    """
     from pipelines.lookup import check_frame, read_address_file
     from pipelines.model import PURPOSES
 
@@ -37,31 +45,46 @@ def check(
         raise UsageError("give addresses or --file")
     with store_at(store) as st:
         results = check_frame(st, tenant, inputs, purpose, default_region, send_list)
+    _print_checks(results, as_json)
+    invalid = results.filter(results["status"] == "invalid")
+    if invalid.height == results.height:
+        what = f"{inputs[0]!r} is" if len(inputs) == 1 else f"none of the {len(inputs):,} inputs is"
+        raise DataRefused(f"{what} a valid email address or phone number")
+    if invalid.height and not as_json:
+        err.print(f"{invalid.height:,} of {results.height:,} inputs are not a valid email address or phone number")
+
+
+def _print_checks(results, as_json: bool) -> None:
+    import polars as pl
+
     if as_json:  # written by Polars: a million results in a second, not a minute
         sys.stdout.write(results.write_json() + "\n")
         return
-    if results.height > 1000:  # a table of a million rows takes minutes to lay out: tab-separated lines
-        import polars as pl
-
+    if results.height > 1000 or not on_terminal():  # a table of a million rows takes minutes to lay out
         guard_formulas(results.select(
-            "input", pl.col("address").fill_null("(unparseable)"),
-            pl.when(pl.col("suppressed")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("suppressed"),
-            pl.col("reasons").list.join(","),
+            "input", "address", "status",
+            pl.when(pl.col("reasons").list.len() > 0).then(pl.col("reasons").list.join(",")).alias("reasons"),
         )).write_csv(sys.stdout, separator="\t")
         return
-    table = make_table("input", "address", "suppressed", "reasons")
+    table = make_table("input", "address", "status", "reasons")
     for r in results.iter_rows(named=True):
-        table.add_row(r["input"], r["address"] or "(unparseable)", "yes" if r["suppressed"] else "no", ", ".join(r["reasons"]))
+        table.add_row(r["input"], r["address"] or "", r["status"].replace("_", " "),
+                      ", ".join(r["reasons"]) or (r["error"] or ""))
     out.print(table)
 
 
 def export(
     tenant: TenantOpt,
-    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
-    output: Annotated[Optional[Path], typer.Option("--output", help="File to write (default: stdout).")] = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="csv|jsonl", help="CSV, or one JSON object a line.")] = "csv",
+    output: Annotated[Optional[Path], typer.Option("--output", metavar="FILE", help="File to write (default: stdout).")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Write a tenant's active suppressions."""
+    """Write a tenant's active suppressions.
+
+    \b
+    Example:
+      suppress export --tenant acme --format csv --output acme-suppressions.csv
+    """
     if fmt not in ("csv", "jsonl"):
         raise UsageError("--format must be csv or jsonl")
     with store_at(store) as st:
@@ -70,18 +93,23 @@ def export(
 
 
 def audience(
-    path: Annotated[Optional[Path], typer.Argument(help="CSV with an `email` or `phone` column.")] = None,
+    path: Annotated[Optional[Path], typer.Argument(metavar="FILE", help="CSV with an `email` or `phone` column.", show_default=False)] = None,
     tenant: TenantOpt = ...,
-    purpose: Annotated[str, typer.Option(help="marketing or transactional.")] = ...,
-    contacts: Annotated[bool, typer.Option("--contacts", help="Plan for the tenant's contacts in the store.")] = False,
-    channel: Annotated[Optional[str], typer.Option("--channel", help="email or sms (default: email if the file has an email column).")] = None,
+    purpose: Annotated[str, typer.Option(metavar="PURPOSE", help="marketing or transactional: what the send-out is for.")] = ...,
+    contacts: Annotated[bool, typer.Option("--contacts", help="Plan for the tenant's contacts in the store instead of a file.")] = False,
+    channel: Annotated[Optional[str], typer.Option("--channel", metavar="email|sms", help="Which address to send to (default: email if the file has an email column).")] = None,
     default_region: RegionOpt = None,
     send_list: ListOpt = None,
-    output: Annotated[Optional[Path], typer.Option("--output", help="CSV of the sendable recipients (default: stdout).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", metavar="FILE", help="CSV of the sendable recipients (default: stdout).")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """The sendable recipients of a send-out: suppressed ones removed, each address once."""
+    """The sendable recipients of a send-out: suppressed ones removed, each address once.
+
+    \b
+    Example:
+      suppress audience --tenant acme --purpose marketing --output sendable.csv recipients.csv
+    """
     from pipelines.enforce import plan_audience
 
     if channel is not None and channel not in ("email", "sms"):

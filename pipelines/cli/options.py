@@ -7,7 +7,7 @@ import typer
 
 StoreOpt = Annotated[
     Optional[str],
-    typer.Option("--store", help="A .duckdb file or a postgresql:// URL (default: $SUPPRESSION_STORE or ./suppressions.duckdb)."),
+    typer.Option("--store", metavar="FILE|URL", help="A .duckdb file or a postgresql:// URL (default: $SUPPRESSION_STORE or ./suppressions.duckdb)."),
 ]
 
 
@@ -17,13 +17,13 @@ def _tenant(value):
     return value if value is None else check_tenant(value)
 
 
-TenantOpt = Annotated[str, typer.Option("--tenant", help="The customer account.", callback=_tenant)]
+TenantOpt = Annotated[str, typer.Option("--tenant", metavar="TENANT", help="The customer account (letters, digits, . _ -).", callback=_tenant)]
 ListOpt = Annotated[
     Optional[str],
-    typer.Option("--list", help="Mail to this new list of the tenant: unsubscribes of previous lists mapped to other lists do not block it (see `suppress lists`)."),
+    typer.Option("--list", metavar="LIST", help="Mail to this new list of the tenant: unsubscribes of previous lists mapped to other lists do not block it (see `suppress lists`)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
-RegionOpt = Annotated[Optional[str], typer.Option("--default-region", help="Region for national phone numbers, e.g. US.")]
+RegionOpt = Annotated[Optional[str], typer.Option("--default-region", metavar="REGION", help="Country code for phone numbers written without one, e.g. US.")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (scripts).")]
 
 

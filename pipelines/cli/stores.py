@@ -10,11 +10,16 @@ from pipelines.cli.output import ProgressLine, make_table, out, print_json
 
 
 def migrate_store(
-    source: Annotated[str, typer.Option("--from", help="The store to copy: a .duckdb file or a postgresql:// URL.")],
-    target: Annotated[str, typer.Option("--to", help="The new, empty store to fill: a .duckdb file or a postgresql:// URL.")],
+    source: Annotated[str, typer.Option("--from", metavar="FILE|URL", help="The store to copy: a .duckdb file or a postgresql:// URL.")],
+    target: Annotated[str, typer.Option("--to", metavar="FILE|URL", help="The new, empty store to fill: a .duckdb file or a postgresql:// URL.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Copy a whole store to another backend (e.g. DuckDB to PostgreSQL), counts checked per table."""
+    """Copy a whole store to another backend (DuckDB to PostgreSQL, say), counts checked per table.
+
+    \b
+    Example:
+      suppress migrate-store --from suppressions.duckdb --to postgresql://suppress@db/suppressions
+    """
     from pipelines.migrate_store import migrate_store as run_migration
 
     with ProgressLine() as progress:

@@ -1,4 +1,5 @@
-"""The nightly sync from the command line (`sync`), and the data-quality reports (`report`)."""
+"""The nightly sync from the command line (`sync`), its state per source (`sources`), and the
+data-quality reports (`report`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,12 +13,17 @@ from pipelines.cli.output import out, print_json
 
 def sync(
     tenant: TenantOpt,
-    sources: Annotated[Optional[Path], typer.Option("--sources", help="The sources file, TOML (default: $SUPPRESSION_SOURCES).")] = None,
-    source: Annotated[Optional[str], typer.Option("--source", help="Only this source of the tenant (its name).")] = None,
+    sources: Annotated[Optional[Path], typer.Option("--sources", metavar="FILE", help="The sources file, TOML (default: $SUPPRESSION_SOURCES).")] = None,
+    source: Annotated[Optional[str], typer.Option("--source", metavar="NAME", help="Only this source of the tenant (its name).")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Pull a tenant's previous platforms' APIs since the last sync and load what is new."""
+    """Pull a tenant's previous platforms' APIs since the last sync and load what is new.
+
+    \b
+    Example:
+      suppress sync --tenant acme --sources config/sources.toml
+    """
     from pipelines.errors import UserError
     from pipelines.sync.config import load_sources, select, sources_path
     from pipelines.sync.run import sync_tenant
@@ -42,14 +48,19 @@ def sync(
 
 
 def report(
-    run_id: Annotated[Optional[str], typer.Argument(help="The run to report on; leave out for the trends of --tenant.")] = None,
-    tenant: Annotated[Optional[str], typer.Option("--tenant", help="Trends across this tenant's runs.")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="Trends from this date (2026-11-01), ISO time or days back (7d); default 30d.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", help="Folder for report.html and report.json (default: ./reports/<run_id>/ or ./reports/trends/<tenant>/).")] = None,
+    run_id: Annotated[Optional[str], typer.Argument(metavar="RUN_ID", help="The run to report on; leave out for the trends of --tenant.")] = None,
+    tenant: Annotated[Optional[str], typer.Option("--tenant", metavar="TENANT", help="Trends across this tenant's runs.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", metavar="WHEN", help="Trends from this date (2026-11-01), ISO time or days back (7d); default 30d.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", metavar="DIR", help="Folder for report.html and report.json (default: <run_id>/ or trends/<tenant>/ in the store's reports folder, as for ingest --report-dir).")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Write a run's data-quality report, or the trends across a tenant's runs (HTML + JSON)."""
+    """Write a run's data-quality report, or the trends across a tenant's runs (HTML + JSON).
+
+    \b
+    Example:
+      suppress report --tenant acme --since 7d
+    """
     from pipelines.report import report as write_report
 
     with store_at(store) as st:
@@ -59,3 +70,52 @@ def report(
         return
     flags = doc.get("flags")
     out.print(f"report: {paths['html']}" + (f" ({len(flags)} flagged)" if flags is not None else ""))
+
+
+def sources(
+    tenant: TenantOpt,
+    sources_file: Annotated[Optional[Path], typer.Option("--sources", metavar="FILE", help="The sources file, TOML (default: $SUPPRESSION_SOURCES).")] = None,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """The nightly sync's state: each source of a tenant with its watermark, last run and last error.
+
+    \b
+    Example:
+      suppress sources --tenant acme --sources config/sources.toml
+    """
+    from pipelines.sync.config import load_sources, select, sources_path
+    from pipelines.sync.state import FAILED_PULL, source_states
+
+    settings = cli_settings(store=store, sources_file=sources_file)
+    path = sources_path(None, settings)
+    chosen = select(load_sources(path), tenant, None, str(path))
+    with store_at(settings) as st:  # reads only: a store that does not exist is refused
+        states = source_states(st, tenant, chosen)
+    if as_json:
+        print_json({"tenant": tenant, "sources_file": str(path), "sources": states})
+        return
+    out.print(f"{tenant}: {len(states)} sync source{'s' if len(states) != 1 else ''} in {path}")
+    for s in states:
+        run, error = s["last_run"], s["last_error"]
+        out.print(f"{s['source']} ({s['platform']})")
+        out.print(f"  watermark   {_when(s['watermark']) if s['watermark'] else 'none yet (never loaded)'}")
+        if run is None:
+            what = "none yet"
+        else:
+            what = f"{run['run_id']} {run['status']} at {_when(run['started_at'])}, " + (
+                "the pull failed: nothing loaded" if run["kind"] == FAILED_PULL
+                else f"{run['rows_read']:,} rows read, {run['suppressions_added']:,} added")
+        out.print(f"  last run    {what}")
+        out.print("  last error  " + ("none" if error is None else
+                                      f"{_when(error['at'])} ({error['run_id']}): {error['error']}"))
+
+
+def _when(value: str) -> str:
+    """An ISO time as `2024-05-11 02:00:00 UTC`."""
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return value

@@ -1,6 +1,15 @@
 """Send-out planning (`suppress audience`): the sendable recipients of a send-out, suppressed ones
 removed by the blocking rules of its purpose, each normalized address once, with how many were
-removed and why."""
+removed and why.
+
+Counting, the same for every purpose: each address is normalized first, and every later
+occurrence of a normalized address already seen is a `duplicate`, whatever happened to the first
+one (sent or removed). So each address is counted once, as sendable or as removed (by its
+strongest reason), and `sendable + sum(removed) + duplicates` is the number of recipients in. A
+recipient whose address does not normalize (`invalid_address`) has no address to repeat: each is
+counted as removed. Whether the first occurrence is sent is decided for the address as a whole:
+one contact that opted out speaks for every contact of its address.
+"""
 from __future__ import annotations
 
 import tempfile
@@ -95,13 +104,14 @@ def plan_audience(store: Store, tenant: str, purpose: str, path: str | None = No
     judged = judged.with_columns(
         pl.when(consent.is_in(["unsubscribed", "pending_double_opt_in"])).then(consent).otherwise(None)
         .max().over("address").alias("_consent"))
-    judged = judged.with_columns(reason.alias("_removed"))
-    kept = judged.filter(pl.col("_removed").is_null())
-    sendable = kept.unique("address", keep="first", maintain_order=True)
-    removed = dict(judged.filter(pl.col("_removed").is_not_null()).group_by("_removed").len()
-                   .sort("len", descending=True).iter_rows())
-    out = sendable.drop("_error", "removed_because", "_removed", "_consent")
+    repeat = pl.col("address").is_not_null() & ~pl.col("address").is_first_distinct()
+    judged = judged.with_columns(reason.alias("_removed"), repeat.alias("_repeat"))
+    firsts = judged.filter(~pl.col("_repeat"))
+    sendable = firsts.filter(pl.col("_removed").is_null())
+    removed = dict(firsts.filter(pl.col("_removed").is_not_null()).group_by("_removed").len()
+                   .sort(["len", "_removed"], descending=[True, False]).iter_rows())
+    out = sendable.drop("_error", "removed_because", "_removed", "_consent", "_repeat")
     summary = {"tenant": tenant, "purpose": purpose, "channel": channel, "list": send_list,
                "recipients_in": recipients.height, "sendable": sendable.height, "removed": removed,
-               "duplicates": kept.height - sendable.height}
+               "duplicates": judged.height - firsts.height}
     return out, summary

@@ -1,8 +1,10 @@
 """Data-quality reports (SPEC 4.3): per run, and trends across runs; each a JSON summary plus one
 self-contained HTML page (`report.json`, `report.html`) in a folder of its own.
 
-Reports go under `$SUPPRESSION_REPORTS_DIR`, else `./reports`: a run's in `<root>/<run_id>/`,
-a tenant's trends in `<root>/trends/<tenant>/`.
+Reports go under `$SUPPRESSION_REPORTS_DIR`, else a `reports/` folder beside the DuckDB store,
+else (PostgreSQL) the user's `~/.local/share/suppress/reports` (`pipelines.settings.
+default_reports_dir`): a run's in `<root>/<run_id>/`, a tenant's trends in `<root>/trends/<tenant>/`.
+Airflow tasks pass their own root.
 """
 from __future__ import annotations
 
@@ -18,20 +20,21 @@ from pipelines.store import Store
 
 log = logging.getLogger(__name__)
 
-def reports_root() -> Path:
-    """The settings' reports folder (`$SUPPRESSION_REPORTS_DIR`, else ./reports)."""
+def reports_root(store: Store | None = None) -> Path:
+    """The reports folder of `store` (None: the environment's store): `$SUPPRESSION_REPORTS_DIR`,
+    else beside a DuckDB file, else the user's data folder."""
     from pipelines.settings import Settings
 
-    return Settings.from_env().reports_dir
+    return Settings.from_env(store=getattr(store, "url", None)).reports_dir
 
 
-def run_report_dir(run_id: str) -> Path:
-    return reports_root() / run_id
+def run_report_dir(run_id: str, store: Store | None = None) -> Path:
+    return reports_root(store) / run_id
 
 
-def trends_dir(tenant: str | None) -> Path:
+def trends_dir(tenant: str | None, store: Store | None = None) -> Path:
     name = folder_name(tenant) if tenant else "_all"
-    return reports_root() / "trends" / name
+    return reports_root(store) / "trends" / name
 
 
 def _write(doc: dict, html: str, out_dir: Path) -> dict:
@@ -49,7 +52,7 @@ def write_run_report(store: Store, run_id: str, out_dir: Path | str | None = Non
     from pipelines.report.run import build_run_report
 
     doc = build_run_report(store, run_id)
-    return doc, _write(doc, render_run(doc), Path(out_dir) if out_dir else run_report_dir(run_id))
+    return doc, _write(doc, render_run(doc), Path(out_dir) if out_dir else run_report_dir(run_id, store))
 
 
 def write_trends(store: Store, tenant: str | None, since: datetime, until: datetime | None = None,
@@ -59,7 +62,7 @@ def write_trends(store: Store, tenant: str | None, since: datetime, until: datet
     from pipelines.report.trends import build_trends
 
     doc = build_trends(store, since, until, tenant)
-    return doc, _write(doc, render_trends(doc), Path(out_dir) if out_dir else trends_dir(tenant))
+    return doc, _write(doc, render_trends(doc), Path(out_dir) if out_dir else trends_dir(tenant, store))
 
 
 def report(store: Store, run_id: str | None = None, tenant: str | None = None, since: str | None = None,
@@ -76,27 +79,32 @@ def report(store: Store, run_id: str | None = None, tenant: str | None = None, s
     return write_trends(store, tenant, parse_since(since), out_dir=output)
 
 
-def with_report(store: Store, run: Callable[[], dict], report_dir: Path | str | None = None) -> dict:
+def with_report(store: Store, run: Callable[[], dict], report_dir: Path | str | None = None, *,
+                root: Path | str | None = None) -> dict:
     """Run an import (`run()`, an `ingest()` into `store`) and write its report: every recorded
     run gets one, refused ones included (their summary comes with the exception). The entry
     points (CLI, DAG, sync) call this; the run itself writes no report. Returns the summary,
-    which names the page as `report`."""
+    which names the page as `report`. The report goes to `report_dir`, else `<root>/<run_id>/`,
+    else the store's reports folder (`reports_root`)."""
     try:
         summary = run()
     except UserError as exc:
         if getattr(exc, "summary", None):  # the run was recorded: its report says why it failed
-            report_after_ingest(store, exc.summary, report_dir)
+            report_after_ingest(store, exc.summary, report_dir, root)
         raise
-    return report_after_ingest(store, summary, report_dir)
+    return report_after_ingest(store, summary, report_dir, root)
 
 
-def report_after_ingest(store: Store, summary: dict, report_dir: Path | str | None = None) -> dict:
+def report_after_ingest(store: Store, summary: dict, report_dir: Path | str | None = None,
+                        root: Path | str | None = None) -> dict:
     """Write the report of a run the ingest just closed and name it in the summary as `report`.
 
     Never raises: the run is already committed (or refused), and a report that cannot be written
     must not turn that into a failure. The reason goes to the log and the summary instead.
     """
     try:
+        if report_dir is None and root is not None:
+            report_dir = Path(root) / summary["run_id"]
         _, paths = write_run_report(store, summary["run_id"], report_dir)
         summary["report"] = paths["html"]
     except Exception as exc:  # noqa: BLE001 - any failure here is reported, never raised

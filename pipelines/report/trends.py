@@ -18,6 +18,10 @@ the source's previous days with runs. Flags:
 - `failed_run`: a run that failed or was refused;
 - `missed_runs` / `source_stopped`: a recurring source that skipped its usual days, or has not
   come back since its last run.
+A sync night whose pull failed (a `sync` run: nothing was loaded) is a `failed_run`, not a night
+with 0 rows. Each sync source also shows its state (`pipelines.sync.state`): its watermark, its
+last run and its last error, whenever they were; `sync_state` lists every sync source the store
+knows of, those without runs in the period too.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import polars as pl
 
 from pipelines.errors import UsageError
 from pipelines.store import Store
+from pipelines.sync.state import FAILED_PULL, source_states
 
 HISTORY_DAYS = 7  # a day is compared with the median of up to this many previous days with runs
 MIN_HISTORY = 3  # days with runs before a source counts as recurring and a day can be an outlier
@@ -108,7 +113,7 @@ def _run_rows(runs: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
             "reject_rate": round(rejected / read, 6) if read else 0.0,
             "suppressions_added": run.get("suppressions_added") or 0, "error": run.get("error"),
         })
-        if not counted:
+        if not counted or run.get("kind") == FAILED_PULL:  # a failed pull: flagged, but no night of 0 rows
             continue
         by_source: dict[str, list[int]] = {}
         if marks:
@@ -226,8 +231,10 @@ def build_trends(store: Store, since: datetime, until: datetime | None = None, t
         .sort("tenant", "source")
         .to_dicts()
     )
+    states = {(st["tenant"], SYNC_PREFIX + st["source"]): st for st in source_states(store, tenant)}
     for s in sources:
         key = (s["tenant"], s["source"])
+        s["sync"] = states.get(key)
         s["recurring"] = s["days_with_runs"] >= MIN_HISTORY
         s["status"] = "stopped" if key in stopped else "flagged" if flag_count.get(key) else "ok"
         s["flags"] = flag_count.get(key, 0)
@@ -261,6 +268,9 @@ def build_trends(store: Store, since: datetime, until: datetime | None = None, t
             for p in series.drop("days_with_runs", "usual_gap").to_dicts()
         ],
         "sources": sources,
+        "sync_state": [{**st, "source": key[1], "name": st["source"],
+                        "in_period": any((s["tenant"], s["source"]) == key for s in sources)}
+                       for key, st in states.items()],
         "reason_mix": reason_mix,
         "flags": flags,
     }

@@ -33,12 +33,13 @@ def write_part(frame: pl.DataFrame, part: Path) -> None:
 
 
 def in_batches(frame: pl.LazyFrame, normalize: Callable[[pl.DataFrame, Path], T], parts: Path,
-               display: str) -> Iterator[tuple[Path, int, T]]:
+               display: str, on_read: Callable[[int], None] | None = None) -> Iterator[tuple[Path, int, T]]:
     """Stream a file's mapped rows in batches of BATCH_ROWS (Polars parses ahead) through
     `normalize(batch, part)`, which writes the batch's Parquet part (`<parts>_<n>.parquet`), on
     NORMALIZE_THREADS threads (Polars releases the GIL; the Python-side work on distinct values,
     IDNA and phones, needs eager batches). Yields (part, input rows, what `normalize` returned) in
-    the file's order; a file Polars cannot parse to its end is refused, naming it (`display`)."""
+    the file's order; a file Polars cannot parse to its end is refused, naming it (`display`).
+    `on_read(rows)` is told of each batch as it is read, before it is normalized (progress)."""
     batches = iter(frame.collect_batches(chunk_size=BATCH_ROWS))
     running: deque = deque()
     with ThreadPoolExecutor(NORMALIZE_THREADS, thread_name_prefix="normalize") as pool:
@@ -48,6 +49,8 @@ def in_batches(frame: pl.LazyFrame, normalize: Callable[[pl.DataFrame, Path], T]
             except UNREADABLE as exc:
                 raise unreadable(display, exc) from None
             if batch is not None:
+                if on_read is not None:
+                    on_read(batch.height)
                 path = parts.with_name(f"{parts.name}_{n:05d}.parquet")
                 running.append((path, batch.height, pool.submit(normalize, batch, path)))
             while running and (batch is None or len(running) >= NORMALIZE_THREADS):

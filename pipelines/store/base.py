@@ -338,6 +338,15 @@ class Store(Enforcement, ABC):
         summary and options parsed: what the cross-run report reads."""
         return self._records("runs_since", {"since": since, "tenant": tenant}, ("summary", "options"))
 
+    def sync_watermarks(self, tenant: str | None = None) -> list[dict]:
+        """The nightly sync's watermarks (of one tenant, or all): tenant, source, watermark, run_id, updated_at."""
+        return self._records("sync_watermarks", {"tenant": tenant})
+
+    def sync_runs(self, tenant: str | None = None) -> list[dict]:
+        """Runs (of one tenant, or all) that are not dry runs, newest first, options parsed: what
+        `pipelines.sync.state` reads a sync source's last run and last error from."""
+        return self._records("sync_runs", {"tenant": tenant}, ("options",))
+
     def export(self, tenant: str) -> pl.DataFrame:
         return self._frame("export", tenant=tenant)
 

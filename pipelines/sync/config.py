@@ -20,6 +20,7 @@ a platform needs them, e.g. SES), with surrounding whitespace stripped.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -137,9 +138,11 @@ def parse_sources(doc: dict, path: str) -> list[Source]:
         check_name("name", name, where)
         if platform not in api_platforms():
             raise UsageError(f"{where}: platform {platform!r} has no API client (known: {', '.join(api_platforms())})")
-        if not _CREDENTIALS.fullmatch(credentials):
-            raise UsageError(f"{where}: credentials must be a reference, env:VARIABLE or airflow:connection_id "
-                             "(never the key itself)")
+        chain = getattr(client_class(platform), "credentials_chain", None)  # SES: "aws", the SDK's own chain
+        if credentials != chain and not _CREDENTIALS.fullmatch(credentials):
+            raise UsageError(f"{where}: credentials must be a reference, env:VARIABLE or airflow:connection_id"
+                             + (f", or \"{chain}\" for {platform}'s own credential chain" if chain else "")
+                             + " (never the key itself)")
         options = entry.get("options", {})
         if not isinstance(options, dict):
             raise UsageError(f"{where}: options must be a table")
@@ -151,19 +154,38 @@ def parse_sources(doc: dict, path: str) -> list[Source]:
     return found
 
 
-def load_sources(path: str | os.PathLike) -> list[Source]:
+def load_sources(path: str | os.PathLike, where: str | None = None) -> list[Source]:
+    """The sources of a TOML file; `where` names it in a refusal (default: its path)."""
     path = Path(path)
+    where = where or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such sources file") from None
+        raise UsageError(f"{where}: no such sources file") from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise UsageError(f"{where}: cannot be read ({exc.strerror})") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+        raise UsageError(f"{where}: not valid TOML ({exc})") from None
     return parse_sources(doc, str(path))
+
+
+def parse_sources_text(text: str, where: str) -> list[Source]:
+    """The sources of a TOML or JSON text (an Airflow Variable), the same tables either way."""
+    if text.lstrip().startswith("{"):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: not valid JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise UsageError(f"{where}: expected an object with \"sources\"")
+    else:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{where}: not valid TOML ({exc})") from None
+    return parse_sources(doc, where)
 
 
 def select(sources: list[Source], tenant: str | None = None, name: str | None = None, origin: str = "") -> list[Source]:
@@ -189,6 +211,8 @@ def resolve_credentials(source: Source, secrets: Secrets | None = None) -> Crede
     A connection that cannot be read is a retryable SyncError: Airflow reports a secrets backend
     that failed for a moment as "not found", and two retries of a missing one cost little.
     """
+    if source.credentials == getattr(client_class(source.platform), "credentials_chain", None):
+        return Credentials("")  # the client finds its own (botocore's default chain for SES)
     secrets = secrets or Settings.from_env().secrets
     kind, _, ref = source.credentials.partition(":")
     if kind == "env":

@@ -11,6 +11,9 @@ loads through one writer; `sync_source` does all of them in one process (the CLI
   A pull identical to one loaded before is skipped as a duplicate, and the watermark moves on too.
 - A source that fails in an unexpected way (a malformed record, a library error) fails alone: its
   error is one line (SyncError), and the other sources of the tenant still run.
+- A pull that fails loads nothing, so no import run would say so: `sync_source` records the night
+  as a failed run of kind `sync` (`record_failed_pull`), the source's last error in
+  `suppress sources` and the trends report.
 """
 from __future__ import annotations
 
@@ -30,8 +33,10 @@ from pipelines.platforms.client import Credentials, Source, Window
 from pipelines.platforms.http import SyncError
 from pipelines.settings import Secrets
 from pipelines.store import opened
+from pipelines.store.clock import new_run_id
 from pipelines.summary import public_summary
 from pipelines.sync.config import resolve_credentials
+from pipelines.sync.state import FAILED_PULL
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +108,7 @@ def pull(job: dict, out: Path, now: datetime | None = None, sleep: Callable[[flo
     }
 
 
-def load(pulled: dict, store) -> dict:
+def load(pulled: dict, store, reports_root: Path | str | None = None) -> dict:
     """Load one pulled source through the one ingest path, with its report; the watermark moves in
     the load's transaction."""
     from pipelines.ingest import IngestRequest, ingest
@@ -123,7 +128,7 @@ def load(pulled: dict, store) -> dict:
         watermarks={source.name: pulled["new_watermark"]},
     )
     with opened(store) as st:
-        summary = with_report(st, lambda: ingest(req, st))
+        summary = with_report(st, lambda: ingest(req, st), root=reports_root)
         stored = st.watermark(source.tenant, source.name)
     return {**pulled, "status": summary["status"], "ingest": public_summary(summary), "new_watermark": stored}
 
@@ -155,13 +160,42 @@ def sync_source(source: Source, store, now: datetime | None = None, sleep: Calla
     """Plan, pull and load one source in this process; returns its report (raises on failure)."""
     with opened(store) as st:
         [job] = plan([source], st)
+        night = now or datetime.now(UTC)
         with tempfile.TemporaryDirectory(prefix="suppress-sync-", dir=workdir) as tmp:
-            pulled = pull(job, Path(tmp) / source.name, now=now, sleep=sleep, secrets=secrets)
+            try:
+                pulled = pull(job, Path(tmp) / source.name, now=night, sleep=sleep, secrets=secrets)
+            except Exception as exc:  # noqa: BLE001 - recorded, then raised as it was
+                record_failed_pull(st, source, exc, night)
+                raise
             try:
                 return result_of(load(pulled, st))
             except UserError as exc:  # refused: the report still says what was pulled
                 exc.stats = {k: pulled[k] for k in ("records", "since", "files", *STATS_KEYS)}
                 raise
+
+
+def record_failed_pull(store, source: Source, exc: Exception, night: datetime) -> str | None:
+    """Record a night whose pull failed as a failed run of kind `sync`, with the pull's error and
+    statistics: nothing was pulled to load, so no import run says it otherwise. Its options name
+    the source under `watermarks` with the night's would-be watermark, as a load's do (the stored
+    watermark does not move). Returns the run id; never raises: the pull's error is what matters."""
+    error = (str(exc) if isinstance(exc, UserError)
+             else f"{source.label}: the pull failed unexpectedly: {first_line(exc, with_type=True)}")
+    stats = getattr(exc, "stats", None) or {}
+    run_id = new_run_id()
+    options = {"platform": source.platform, "watermarks": {source.name: format_watermark(night)},
+               "since": stats.get("since")}
+    summary = {"run_id": run_id, "tenant": source.tenant, "kind": FAILED_PULL, "source": source.name,
+               "status": "failed", "error": error, "rows_read": 0, "rows_accepted": 0, "rows_rejected": 0,
+               "suppressions_added": 0, "suppressions_updated": 0, "files": [],
+               "pull": {k: stats[k] for k in ("records", *STATS_KEYS) if k in stats}}
+    try:
+        store.begin_run(run_id, source.tenant, FAILED_PULL, None, options)
+        store.finish_run(run_id, "failed", summary, None, error)
+    except Exception as failed:  # noqa: BLE001 - the store may be what failed
+        log.warning("%s: the failed pull could not be recorded (%s)", source.label, first_line(failed, with_type=True))
+        return None
+    return run_id
 
 
 def sync_tenant(sources: list[Source], store, now: datetime | None = None, sleep: Callable[[float], None] = time.sleep,

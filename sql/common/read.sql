@@ -27,3 +27,18 @@ SELECT path, sha256, platform, kind, detected_why, rows_read, rows_rejected FROM
 SELECT run_id FROM import_runs
 WHERE tenant = $tenant AND input_hash = $input_hash AND status = 'succeeded' AND NOT dry_run
 ORDER BY started_at DESC LIMIT 1;
+
+-- name: sync_watermarks
+-- The nightly sync's watermarks of one tenant (or all: $tenant NULL), with the run that moved each.
+SELECT tenant, source, watermark, run_id, updated_at
+FROM sync_watermarks
+WHERE CAST($tenant AS VARCHAR) IS NULL OR tenant = $tenant;
+
+-- name: sync_runs
+-- Runs of one tenant (or all) that are not dry runs, newest first, with their options: a nightly
+-- sync run names its source there, under `watermarks` (pipelines/sync/state.py picks those out).
+SELECT run_id, tenant, kind, status, started_at, finished_at, rows_read, rows_rejected, suppressions_added, error,
+       options
+FROM import_runs
+WHERE (CAST($tenant AS VARCHAR) IS NULL OR tenant = $tenant) AND NOT coalesce(dry_run, false)
+ORDER BY started_at DESC;

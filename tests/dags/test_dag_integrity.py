@@ -54,6 +54,9 @@ def test_every_dag_has_tags_and_retries(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags, f"{dag_id} has no tags"
         for t in dag.tasks:
+            if t.task_id == "watch_pool":  # a missing pool stays missing: retrying only waits longer
+                assert t.retries == 0
+                continue
             assert t.retries and t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
 
 
@@ -69,13 +72,17 @@ def test_migration_dag_shape(dagbag):
     assert dag.params.get_param("dry_run").value is False
     assert dag.params.get_param("default_region").value is None
     tasks = dag.task_dict
-    assert set(tasks) == {"resolve_inputs", "inspect_file", "load", "summarize"}
-    assert tasks["resolve_inputs"].downstream_task_ids == {"inspect_file", "load"}
-    assert tasks["inspect_file"].downstream_task_ids == {"load"}
-    assert tasks["load"].downstream_task_ids == {"summarize"}
+    assert set(tasks) == {"resolve_inputs", "inspect_files", "load", "watch_pool", "verdict"}
+    assert tasks["resolve_inputs"].downstream_task_ids == {"inspect_files", "load"}
+    assert tasks["watch_pool"].upstream_task_ids == set()  # watches from the start: fail_fast stops it
+    assert tasks["inspect_files"].downstream_task_ids == {"load"}
+    assert tasks["load"].downstream_task_ids == tasks["watch_pool"].downstream_task_ids == {"verdict"}
+    assert tasks["verdict"].is_teardown and tasks["verdict"].on_failure_fail_dagrun
+    assert dag.fail_fast and dag.dagrun_timeout is not None
     load = tasks["load"]
     assert load.pool == "suppression_store_writer" and load.pool_slots == 1
-    assert [o.uri for o in load.outlets] == ["suppression_store://suppressions"]
+    assert [o.name for o in load.outlets] == ["suppression_store_changes"]  # an alias: events only on change
+    assert tasks["watch_pool"].pool == "default_pool" and tasks["watch_pool"].retries == 0
     assert tasks["load"].retries == 2
     assert timedelta(0) < load.execution_timeout <= timedelta(hours=6)
 

@@ -143,23 +143,22 @@ def test_loads_a_folder_of_exports_and_a_second_run_is_skipped(migration_dag, ex
 
     states = _states(dr)
     assert str(dr.state) == "success", states
-    assert set(states) == {"resolve_inputs", "inspect_file", "load", "summarize"}
+    assert set(states) == {"resolve_inputs", "inspect_files", "load", "watch_pool", "verdict"}
     assert all(s == "success" for ss in states.values() for s in ss), states
-    assert len(states["inspect_file"]) == 3  # one mapped instance per file
+    assert len(states["inspect_files"]) == 1  # one task inspects every file
 
-    inspected = {Path(i["path"]).name: (i["platform"], i["kind"]) for i in _xcom(dr, "inspect_file")}
+    inspected = {Path(i["path"]).name: (i["platform"], i["kind"]) for i in _xcom(dr, "inspect_files")}
     assert inspected == {name: found[:2] for name, found in EXPECTED_FILES.items()}
 
     summary = _xcom(dr, "load")
     assert summary["status"] == "succeeded" and summary["tenant"] == TENANT
     assert {k: summary[k] for k in EXPECTED_COUNTS} == EXPECTED_COUNTS
-    assert {Path(f["path"]).name: (f["platform"], f["kind"], f["rows_read"], f["rows_rejected"])
-            for f in summary["files"]} == EXPECTED_FILES
-    assert "reject_examples" not in summary  # XCom never carries a rejected value
-    assert "not-an-email" not in json.dumps(summary)
-    assert _xcom(dr, "summarize") == summary
+    assert summary["files"] == len(EXPECTED_FILES)  # a count: names and rows stay in the report
+    assert summary["report"].endswith("report.html")
+    assert "not-an-email" not in json.dumps(summary) and "@" not in json.dumps(summary)  # no value, no address
     [event] = _asset_events(dr)
-    assert event["run_id"] == summary["run_id"] and event["status"] == "succeeded" and event["tenant"] == TENANT
+    assert event == {"tenants": [TENANT], "runs": [summary["run_id"]],
+                     "suppressions_added": EXPECTED_COUNTS["suppressions_added"], "suppressions_updated": 0}
 
     assert _export_keys(store_path) == EXPECTED_SUPPRESSIONS
     with open_store(str(store_path)) as st:
@@ -175,7 +174,7 @@ def test_loads_a_folder_of_exports_and_a_second_run_is_skipped(migration_dag, ex
     assert again["status"] == "skipped"
     assert again["skipped_because"] == summary["run_id"]
     assert again["suppressions_added"] == 0
-    assert [e["status"] for e in _asset_events(dr2)] == ["skipped"]  # consumers can tell a no-op apart
+    assert _asset_events(dr2) == []  # nothing changed: no event, so no report run
     assert _export_keys(store_path) == EXPECTED_SUPPRESSIONS
     with open_store(str(store_path)) as st:
         assert sorted(r["status"] for r in st.runs(TENANT)) == ["skipped", "succeeded"]
@@ -191,11 +190,12 @@ def test_directory_uri_and_dry_run(migration_dag, store_path, tmp_path):
 
     dr = migration_dag.test(run_conf=conf)
     assert str(dr.state) == "success", _states(dr)
-    assert _states(dr)["inspect_file"] == ["success"]
+    assert _xcom(dr, "inspect_files") == [
+        {"path": str((exports / "bounces.csv").resolve()), "platform": "generic", "kind": "plain_list", "inputs": 1}]
     summary = _xcom(dr, "load")
     assert summary["status"] == "succeeded" and summary["dry_run"] is True
-    assert summary["suppressions_added"] > 0
-    assert [f["path"] for f in summary["files"]] == [str((exports / "bounces.csv").resolve())]
+    assert summary["suppressions_added"] > 0 and summary["files"] == 1
+    assert _asset_events(dr) == []  # a dry run changes nothing: no event
     assert _export_keys(store_path) == set()
 
 
@@ -211,7 +211,7 @@ def test_paths_as_one_uri_string(migration_dag, store_path, tmp_path):
     assert str(dr.state) == "success", _states(dr)
     summary = _xcom(dr, "load")
     assert summary["status"] == "succeeded" and summary["suppressions_added"] > 0
-    assert [f["path"] for f in summary["files"]] == [str((exports / "bounces.csv").resolve())]
+    assert [i["path"] for i in _xcom(dr, "inspect_files")] == [str((exports / "bounces.csv").resolve())]
     assert "alice@example.com" in {k[0] for k in _export_keys(store_path)}
     for empty in ("", []):
         with pytest.raises(ParamValidationError):
@@ -224,13 +224,11 @@ def test_unknown_format_fails_early_without_retry_and_loads_nothing(migration_da
     dr = migration_dag.test(run_conf=conf)
 
     assert str(dr.state) == "failed"
-    tis = {(ti.task_id, ti.map_index): ti for ti in dr.get_task_instances()}
-    inspect_states = {ti.state for (task, _), ti in tis.items() if task == "inspect_file"}
-    assert "failed" in {str(s) for s in inspect_states}
-    failed = [ti for (task, _), ti in tis.items() if task == "inspect_file" and str(ti.state) == "failed"]
-    assert len(failed) == 1 and failed[0].try_number == 1  # refused input is not retried
-    assert str(tis[("load", -1)].state) == "upstream_failed"
-    assert str(tis[("summarize", -1)].state) == "upstream_failed"
+    tis = {ti.task_id: ti for ti in dr.get_task_instances()}
+    assert str(tis["inspect_files"].state) == "failed"
+    assert tis["inspect_files"].try_number == 1  # refused input is not retried
+    assert str(tis["load"].state) in ("upstream_failed", "skipped")  # never started
+    assert str(tis["verdict"].state) == "failed"  # what fails the run
     assert _export_keys(store_path) == set()
 
 

@@ -106,8 +106,9 @@ def test_dag_shape(sync_dag):
     assert timedelta(0) < sync_dag.dagrun_timeout < timedelta(hours=24)  # a hung night never blocks the next
     assert set(sync_dag.params.keys()) == {"tenant", "sources_file"}
     tasks = sync_dag.task_dict
-    assert set(tasks) == {"store", "plan", "source.pull", "source.load", "maintenance"}
-    assert tasks["store"].downstream_task_ids == {"plan", "source.load", "maintenance"}  # resolved once
+    assert set(tasks) == {"store", "plan", "watch_pool", "source.pull", "source.load", "publish", "maintenance"}
+    assert tasks["store"].downstream_task_ids == {"plan", "watch_pool", "source.load", "maintenance"}  # resolved once
+    assert tasks["source.load"].downstream_task_ids == {"publish"} and tasks["publish"].is_teardown
     assert tasks["plan"].downstream_task_ids == {"source.pull"}
     assert tasks["source.pull"].downstream_task_ids == {"source.load"}
     assert tasks["maintenance"].upstream_task_ids == {"store"} and tasks["maintenance"].pool == "suppression_store_writer"
@@ -116,8 +117,10 @@ def test_dag_shape(sync_dag):
     assert tasks["plan"].pool == tasks["source.load"].pool == "suppression_store_writer"
     assert tasks["source.load"].pool_slots == 1
     assert tasks["source.pull"].pool == "default_pool"  # pulls fan out; only the writer is serialised
-    assert [o.uri for o in tasks["source.load"].outlets] == ["suppression_store://suppressions"]
-    assert all(t.retries >= 1 for t in sync_dag.tasks)
+    assert tasks["source.load"].outlets == []  # one event a night, from `publish`, only if something changed
+    assert [o.name for o in tasks["publish"].outlets] == ["suppression_store_changes"]
+    assert tasks["source.pull"].map_index_template == tasks["source.load"].map_index_template == "{{ label | default('') }}"
+    assert all(t.retries >= 1 for t in sync_dag.tasks if t.task_id != "watch_pool")
 
 
 @pytest.mark.slow
@@ -153,9 +156,11 @@ def test_two_nights_end_to_end(sync_dag, apis, world):
     assert first["sendgrid-main"]["rate_limited"] == 1
     assert first["mailchimp-main"]["transient_errors"] == first["klaviyo-main"]["transient_errors"] == 1
     assert _watermarks(world["store"], first) == {n: r["new_watermark"] for n, r in first.items()}
-    events = _asset_events(dr)
-    assert sorted(e["source"] for e in events) == sorted(first)
-    assert {e["run_id"] for e in events} == {r["ingest"]["run_id"] for r in first.values()}
+    [event] = _asset_events(dr)  # one event for the night, naming the tenants that changed
+    assert event["tenants"] == [TENANT]
+    assert sorted(event["runs"]) == sorted(r["ingest"]["run_id"] for r in first.values())
+    assert event["suppressions_added"] == sum(r["ingest"]["suppressions_added"] for r in first.values())
+    assert all(r["files"] >= 1 and "@" not in json.dumps(r) for r in first.values())  # counts, never an address
     assert not any(world["pulled"].rglob("*.json"))  # loaded files are removed
     assert not Path(deleted["safety_export"]).exists()
     assert _tis(dr)["maintenance"][0].xcom_pull(task_ids="maintenance")["safety_exports_removed"] == [
@@ -170,6 +175,7 @@ def test_two_nights_end_to_end(sync_dag, apis, world):
         new[f"{platform}-main"] = f"night2.{platform}@example.com"
     dr2 = sync_dag.test(run_conf=every)
     assert str(dr2.state) == "success", _states(dr2)
+    assert _asset_events(dr2)[0]["suppressions_added"] == len(PLATFORMS)
     second = _loads(dr2)
     for name, report in second.items():
         assert report["old_watermark"] == first[name]["new_watermark"] and report["new_watermark"] > report["old_watermark"]

@@ -8,7 +8,8 @@ served from the recorded-shape records in tests/fixtures/api/ (stdlib ThreadingH
   connection is closed without an answer) or SLOW (the answer comes late: a client timeout).
 - Every request is recorded (`requests`): path, query and headers as received.
 - A wrong credential is answered 401 with the credential echoed in the body, as careless APIs do:
-  the clients must not let it reach a message.
+  the clients must not let it reach a message. SES's SigV4 signature is recomputed with the
+  secret of the key id it names (`aws_keys`), as AWS does.
 - Day filters (Postmark `fromdate`, Brevo `startDate`/`endDate`) are days in the server's time
   zone (`tz`, UTC unless a test sets another), not necessarily UTC.
 """
@@ -23,7 +24,7 @@ from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "api"
 DROP = "drop"  # close the connection without an answer
@@ -40,6 +41,9 @@ KEYS = {
     "klaviyo": "pk_fake_klaviyo_0007",
 }
 SES_REGION = "eu-west-1"
+# The SES access key ids the fake accepts: secret key, session token (None: long-term keys). A
+# test adds the temporary keys it hands out through the environment, a profile or a process.
+AWS_KEYS = {KEYS["ses"][0]: (KEYS["ses"][1], None)}
 
 
 @dataclass
@@ -99,6 +103,7 @@ class FakeApis:
         self.requests: list[Seen] = []
         self.faults: list[Fault] = []
         self.tz: dict[str, tzinfo] = {"postmark": UTC, "brevo": UTC}
+        self.aws_keys: dict[str, tuple[str, str | None]] = dict(AWS_KEYS)
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
@@ -225,31 +230,39 @@ class FakeApis:
         return "unknown platform"
 
     def _ses_signature_ok(self, request) -> bool:
-        """Recompute the SigV4 signature of the request as received, with the known secret."""
-        import hashlib
+        """Check the request's SigV4 signature as AWS does: recomputed from the method, the path,
+        the query's pairs and the signed headers as received, with the secret (and session token)
+        of the access key id it names (`aws_keys`), by botocore's signer on this side."""
         import hmac
 
-        from pipelines.platforms.ses.sigv4 import ALGORITHM, EMPTY_SHA256, canonical_query, signing_key
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
 
-        auth = request.headers.get("Authorization", "")
-        amz_date = request.headers.get("x-amz-date", "")
-        if not auth.startswith(ALGORITHM) or not amz_date:
+        algorithm, _, rest = request.headers.get("Authorization", "").partition(" ")
+        amz_date = request.headers.get("X-Amz-Date", "")
+        try:
+            fields = dict(p.strip().split("=", 1) for p in rest.split(","))
+            key_id, day, region, service, terminator = fields["Credential"].split("/")
+            names = fields["SignedHeaders"].split(";")
+        except (KeyError, ValueError):
             return False
-        fields = dict(p.strip().split("=", 1) for p in auth[len(ALGORITHM):].split(","))
-        key_id, day, region, service, _ = fields["Credential"].split("/")
-        if (key_id, region, service) != (KEYS["ses"][0], SES_REGION, "ses") or day != amz_date[:8]:
+        if (algorithm != "AWS4-HMAC-SHA256" or key_id not in self.aws_keys
+                or (day, region, service, terminator) != (amz_date[:8], SES_REGION, "ses", "aws4_request")):
             return False
-        names = fields["SignedHeaders"].split(";")
+        secret, token = self.aws_keys[key_id]
+        if request.headers.get("X-Amz-Security-Token") != token:  # a key's token is sent, and signed
+            return False
+        if not {"host", "x-amz-date"} <= set(names) or (token and "x-amz-security-token" not in names):
+            return False
         path, _, raw_query = request.path.partition("?")
-        canonical = "\n".join([
-            "GET", path, canonical_query(raw_query),
-            "".join(f"{n}:{request.headers.get(n, '').strip()}\n" for n in names),
-            ";".join(names), EMPTY_SHA256,
-        ])
-        to_sign = "\n".join([ALGORITHM, amz_date, f"{day}/{region}/{service}/aws4_request",
-                             hashlib.sha256(canonical.encode()).hexdigest()])
-        expected = hmac.new(signing_key(KEYS["ses"][1], day, region, service), to_sign.encode(), hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, fields["Signature"])
+        received = AWSRequest(method="GET", url=f"http://{request.headers.get('Host', '')}{path}",
+                              params=parse_qsl(raw_query, keep_blank_values=True),
+                              headers={n: request.headers.get(n, "") for n in names})
+        received.context["timestamp"] = amz_date
+        signer = SigV4Auth(Credentials(key_id, secret, token), service, region)
+        expected = signer.signature(signer.string_to_sign(received, signer.canonical_request(received)), received)
+        return hmac.compare_digest(expected, fields.get("Signature", ""))
 
     # -- platforms --------------------------------------------------------------------------------
     def _sendgrid(self, path, q, query, headers, origin):

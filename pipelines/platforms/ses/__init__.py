@@ -1,1 +1,1 @@
-"""Amazon SES: suppression list, import files, notifications (`export.py`); the signed API (`api.py`, `sigv4.py`)."""
+"""Amazon SES: suppression list, import files, notifications (`export.py`); the signed API (`api.py`, botocore for credentials and signing)."""

@@ -47,7 +47,7 @@ def suppression_nightly_sync():
             context = get_current_context()
             context["label"] = sync.source_label(job)
             with common.refusals():
-                return sync.pull_job(job, context["run_id"])
+                return sync.pull_job(job, context["run_id"], on_failure=lambda f: context["ti"].xcom_push("failed_pull", f))
 
         @task(pool=common.WRITER_POOL, pool_slots=1, execution_timeout=sync.LOAD_TIMEOUT,
               map_index_template=common.LABEL, multiple_outputs=False)
@@ -59,9 +59,10 @@ def suppression_nightly_sync():
         return load(pull(job), store)
 
     @teardown  # runs after every load, whatever their state; a failed source still fails the run
-    @task(outlets=[common.CHANGES])
-    def publish() -> None:
+    @task(outlets=[common.CHANGES], pool=common.WRITER_POOL, multiple_outputs=False)
+    def publish(store: dict) -> None:  # also records failed pulls: their sources' last error
         context = get_current_context()
+        sync.record_failed_pulls(context["ti"], expected=store)
         common.announce(context, sync.night_changes(context["ti"]))
 
     @task(pool=common.WRITER_POOL, pool_slots=1, execution_timeout=sync.STORE_TASK_TIMEOUT, multiple_outputs=False)
@@ -72,7 +73,7 @@ def suppression_nightly_sync():
     resolved = store()
     jobs = plan(resolved)
     resolved >> common.watch_pool_task("plan")
-    per_source.partial(store=resolved).expand(job=jobs) >> publish()
+    per_source.partial(store=resolved).expand(job=jobs) >> publish(resolved)
     maintenance(resolved)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipelines.settings import Settings
@@ -140,8 +140,11 @@ def _run_folder(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
 
 
-def pull_job(job: dict, run_id: str, settings: Settings | None = None) -> dict:
-    """Pull one job into `<sync_dir>/<run>/<tenant>/<source>/`; returns what the writer needs."""
+def pull_job(job: dict, run_id: str, settings: Settings | None = None,
+             on_failure: Callable[[dict], None] | None = None) -> dict:
+    """Pull one job into `<sync_dir>/<run>/<tenant>/<source>/`; returns what the writer needs.
+    A pull that fails tells `on_failure` (the DAG keeps it in XCom for `publish`, which records
+    it in the store: the source's last error) before it raises."""
     from pipelines.model import check_name
     from pipelines.sync.run import pull
 
@@ -151,7 +154,12 @@ def pull_job(job: dict, run_id: str, settings: Settings | None = None) -> dict:
     out = root / _run_folder(run_id) / check_name("tenant", source["tenant"]) / check_name("source", source["name"])
     root.mkdir(parents=True, exist_ok=True)
     (root / SYNC_DIR_MARKER).touch()
-    pulled = public_summary(pull(job, out, secrets=settings.secrets))
+    try:
+        pulled = public_summary(pull(job, out, secrets=settings.secrets))
+    except Exception as exc:
+        if on_failure is not None:
+            on_failure(failed_pull(job, exc))
+        raise
     log.info("%s/%s: %s records in %s pages (%s retries, %s rate limited) since %s",
              source["tenant"], source["name"], pulled["records"], pulled["pages"], pulled["retries"],
              pulled["rate_limited"], pulled["since"] or "the beginning")
@@ -196,13 +204,49 @@ def asset_extra(results: list[Mapping]) -> dict | None:
             "suppressions_updated": sum(r["ingest"].get("suppressions_updated", 0) for r in changed)}
 
 
+def failed_pull(job: Mapping, exc: BaseException) -> dict:
+    """What `publish` needs to record a failed pull: the source, the error's one line, the night."""
+    from pipelines.errors import UserError, first_line
+
+    error = str(exc) if isinstance(exc, UserError) else f"the pull failed unexpectedly: {first_line(exc, with_type=True)}"
+    return {"source": dict(job["source"]), "error": error, "night": datetime.now(UTC).isoformat(),
+            "stats": public_summary(getattr(exc, "stats", None) or {})}
+
+
+def record_failed_pulls(ti, settings: Settings | None = None, expected: Mapping | None = None) -> list[str]:
+    """The night's failed pulls (`failed_pull`, XCom key `failed_pull` of `source.pull`) recorded in
+    the store as failed sync runs, each source's last error (`suppress sources`, the trends report).
+    A source whose load succeeded after all (Airflow retried its pull) is not recorded."""
+    from pipelines.errors import UserError
+    from pipelines.platforms.client import Source
+    from pipelines.store import opened
+    from pipelines.sync.run import record_failed_pull
+
+    failures = [f for f in _all(ti.xcom_pull(task_ids="source.pull", key="failed_pull")) if f]
+    loaded = {(r["tenant"], r["source"]) for r in _all(ti.xcom_pull(task_ids="source.load")) if r}
+    failures = [f for f in failures if (f["source"]["tenant"], f["source"]["name"]) not in loaded]
+    if not failures:
+        return []
+    recorded = []
+    with opened(_settings(settings, expected).store) as st:
+        for f in failures:
+            exc = UserError(f["error"])
+            exc.stats = f.get("stats") or {}
+            run_id = record_failed_pull(st, Source.from_dict(f["source"]), exc, datetime.fromisoformat(f["night"]))
+            recorded += [run_id] if run_id else []
+    log.info("recorded %d failed pull(s) as the sources' last error: %s", len(recorded), ", ".join(recorded))
+    return recorded
+
+
+def _all(value) -> list:
+    """XCom of every map index: a list, or the one value of a single source."""
+    return [value] if isinstance(value, Mapping) else list(value or [])
+
+
 def night_changes(ti) -> dict | None:
     """The `publish` teardown's asset event: from every load's result (XCom), the tenants whose
     store changed tonight; None when none did."""
-    results = ti.xcom_pull(task_ids="source.load") or []  # every map index
-    if isinstance(results, Mapping):  # a single source: one result, not a list
-        results = [results]
-    return asset_extra([r for r in results if r])
+    return asset_extra([r for r in _all(ti.xcom_pull(task_ids="source.load")) if r])  # every map index
 
 
 def source_label(job_or_pulled: Mapping) -> str:

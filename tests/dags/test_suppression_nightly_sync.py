@@ -107,8 +107,9 @@ def test_dag_shape(sync_dag):
     assert set(sync_dag.params.keys()) == {"tenant", "sources_file"}
     tasks = sync_dag.task_dict
     assert set(tasks) == {"store", "plan", "watch_pool", "source.pull", "source.load", "publish", "maintenance"}
-    assert tasks["store"].downstream_task_ids == {"plan", "watch_pool", "source.load", "maintenance"}  # resolved once
+    assert tasks["store"].downstream_task_ids == {"plan", "watch_pool", "source.load", "publish", "maintenance"}
     assert tasks["source.load"].downstream_task_ids == {"publish"} and tasks["publish"].is_teardown
+    assert tasks["publish"].pool == "suppression_store_writer"  # it records failed pulls in the store
     assert tasks["plan"].downstream_task_ids == {"source.pull"}
     assert tasks["source.pull"].downstream_task_ids == {"source.load"}
     assert tasks["maintenance"].upstream_task_ids == {"store"} and tasks["maintenance"].pool == "suppression_store_writer"
@@ -217,6 +218,18 @@ def test_one_failing_source_does_not_stop_the_others(sync_dag, apis, tmp_path, w
     assert str(loads[sendgrid].state) == str(loads[ses].state) == "success"
     marks = _watermarks(world["store"], ["ses-main", "brevo-main", "sendgrid-main"])
     assert marks["brevo-main"] is None and marks["ses-main"] and marks["sendgrid-main"]
+
+    # `publish` recorded the failed pull, so `suppress sources` names the night's error; the pull
+    # that Airflow retried and that then loaded is not recorded as failed.
+    from pipelines.store import open_store
+    from pipelines.sync.config import load_sources, select
+    from pipelines.sync.state import source_states
+
+    with open_store(str(world["store"]), read_only=True) as st:
+        states = {s["source"]: s for s in source_states(st, TENANT, select(load_sources(sources), TENANT))}
+    assert "401" in states["brevo-main"]["last_error"]["error"] and "xkeysib" not in json.dumps(states)
+    assert states["brevo-main"]["last_run"]["status"] == "failed"
+    assert states["sendgrid-main"]["last_error"] is None and states["sendgrid-main"]["last_run"]["status"] == "succeeded"
 
 
 # ---------------------------------------------------------------------------------------------

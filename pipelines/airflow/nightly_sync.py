@@ -47,7 +47,8 @@ since the watermark minus the overlap into the sync folder (storage all workers 
 touching the store, and `load` is the single writer (pool `suppression_store_writer`, 1 slot):
 the one ingest path, which moves the watermark in the same transaction. One source failing does
 not stop the others; its watermark stays, and the next night re-pulls from it. `publish` (a
-teardown) sends one asset event for the night, naming the tenants whose store changed, so the
+teardown, in the writer pool) records each failed pull as its source's last error (`suppress
+sources`) and sends one asset event for the night, naming the tenants whose store changed, so the
 quality report runs once; none if nothing changed. `watch_pool` fails if the writer pool does not
 exist. `maintenance` (writer pool, independent of the sources) removes the safety copies of
 deleted contacts once their 3 days have passed (`suppress maintenance`), and pulled files that

@@ -58,6 +58,21 @@ def test_bulk_check_finds_every_suppressed_address(cli, tmp_path):
     assert got[0]["reasons"] == ["hard_bounce"] and got[-1]["address"] is None
 
 
+def test_a_store_check_of_inputs_without_an_address_finds_nothing(cli, tmp_path):
+    """Only unparseable inputs (address null): no lookup to make, and no error (DuckDB's point
+    lookup used to index an empty list)."""
+    import polars as pl
+
+    listed = tmp_path / "bounces.csv"
+    listed.write_text("email\nuser1@example.com\n")
+    assert cli("ingest", "--tenant", "acme", listed).code == 0
+    inputs = pl.DataFrame({"idx": [0, 1], "channel": ["email", "sms"], "address": [None, None]},
+                          schema={"idx": pl.UInt32, "channel": pl.String, "address": pl.String})
+    with open_store(str(cli.store)) as st:
+        found = st.check("acme", inputs)
+    assert found.height == 0 and found.columns == ["idx", "reason", "scope"]
+
+
 def test_a_few_addresses_are_checked_through_the_index_with_the_answers_of_a_bulk_check(cli, tmp_path, monkeypatch):
     """DuckDB answers up to POINT_LOOKUP_MAX inputs from its lookup index and more with a join:
     both must give the same rows, erased addresses (found by their token) included."""

@@ -207,9 +207,10 @@ def asset_extra(results: list[Mapping]) -> dict | None:
 
 def failed_pull(job: Mapping, exc: BaseException) -> dict:
     """What `publish` needs to record a failed pull: the source, the error's one line, the night."""
-    from pipelines.errors import UserError, first_line
+    from pipelines.platforms.client import Source
+    from pipelines.sync.run import pull_error
 
-    error = str(exc) if isinstance(exc, UserError) else f"the pull failed unexpectedly: {first_line(exc, with_type=True)}"
+    error = pull_error(Source.from_dict(job["source"]).label, exc)
     return {"source": dict(job["source"]), "error": error, "night": datetime.now(UTC).isoformat(),
             "stats": public_summary(getattr(exc, "stats", None) or {})}
 

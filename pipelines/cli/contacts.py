@@ -92,12 +92,16 @@ def _deleted(result: dict, as_json: bool) -> None:
     out.print(f"safety copy: {result['safety_export']} (removed by `suppress maintenance` after {result['expires_at']})")
 
 
+SafetyDirOpt = Annotated[Optional[Path], typer.Option(
+    "--export-dir", metavar="DIR", help="Where the safety copy goes (default: $SUPPRESSION_SAFETY_DIR or ./safety-exports).")]
+
+
 @contacts_app.command("delete")
 def contacts_delete(
     ids: Annotated[list[str], typer.Argument(metavar="ID", help="The ids of the contacts to delete.", show_default=False)],
     tenant: TenantOpt,
     yes: YesOpt = False,
-    export_dir: Annotated[Optional[Path], typer.Option("--export-dir", metavar="DIR", help="Where the safety copy goes (default: $SUPPRESSION_SAFETY_DIR or ./safety-exports).")] = None,
+    export_dir: SafetyDirOpt = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -121,7 +125,7 @@ def contacts_purge(
     tenant: TenantOpt,
     segment: Annotated[str, typer.Option("--segment", metavar="SEGMENT", help="Which contacts: hard_bounced.")],
     yes: YesOpt = False,
-    export_dir: Annotated[Optional[Path], typer.Option("--export-dir", metavar="DIR", help="Where the safety copy goes (default: $SUPPRESSION_SAFETY_DIR or ./safety-exports).")] = None,
+    export_dir: SafetyDirOpt = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:

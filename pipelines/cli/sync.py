@@ -10,10 +10,22 @@ import typer
 from pipelines.cli.options import JsonOpt, StoreOpt, TenantOpt, cli_settings, store_at
 from pipelines.cli.output import out, print_json
 
+SourcesOpt = Annotated[Optional[Path], typer.Option(
+    "--sources", metavar="FILE", help="The sources file, TOML (default: $SUPPRESSION_SOURCES).")]
+
+
+def _configured(tenant: str, sources_file: Path | None, store: str | None, source: str | None = None):
+    """The settings, the sources file, and the tenant's sources in it (one of them with `source`)."""
+    from pipelines.sync.config import load_sources, select, sources_path
+
+    settings = cli_settings(store=store, sources_file=sources_file)
+    path = sources_path(None, settings)
+    return settings, path, select(load_sources(path), tenant, source, str(path))
+
 
 def sync(
     tenant: TenantOpt,
-    sources: Annotated[Optional[Path], typer.Option("--sources", metavar="FILE", help="The sources file, TOML (default: $SUPPRESSION_SOURCES).")] = None,
+    sources: SourcesOpt = None,
     source: Annotated[Optional[str], typer.Option("--source", metavar="NAME", help="Only this source of the tenant (its name).")] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
@@ -25,12 +37,9 @@ def sync(
       suppress sync --tenant acme --sources config/sources.toml
     """
     from pipelines.errors import UserError
-    from pipelines.sync.config import load_sources, select, sources_path
     from pipelines.sync.run import sync_tenant
 
-    settings = cli_settings(store=store, sources_file=sources)
-    path = sources_path(None, settings)
-    chosen = select(load_sources(path), tenant, source, str(path))
+    settings, _, chosen = _configured(tenant, sources, store, source)
     with store_at(settings, create=True) as st:
         reports, errors = sync_tenant(chosen, st, secrets=settings.secrets)
     if as_json:
@@ -74,7 +83,7 @@ def report(
 
 def sources(
     tenant: TenantOpt,
-    sources_file: Annotated[Optional[Path], typer.Option("--sources", metavar="FILE", help="The sources file, TOML (default: $SUPPRESSION_SOURCES).")] = None,
+    sources_file: SourcesOpt = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -84,12 +93,9 @@ def sources(
     Example:
       suppress sources --tenant acme --sources config/sources.toml
     """
-    from pipelines.sync.config import load_sources, select, sources_path
     from pipelines.sync.state import FAILED_PULL, source_states
 
-    settings = cli_settings(store=store, sources_file=sources_file)
-    path = sources_path(None, settings)
-    chosen = select(load_sources(path), tenant, None, str(path))
+    settings, path, chosen = _configured(tenant, sources_file, store)
     with store_at(settings) as st:  # reads only: a store that does not exist is refused
         states = source_states(st, tenant, chosen)
     if as_json:

@@ -200,9 +200,10 @@ class DuckDBStore(Store):
             for stored in (address, "hmac:" + address_hmac(self.key, address)) if address is not None else ():
                 wanted.setdefault((channel, stored), []).append(idx)
         addresses = sorted({a for _, a in wanted})
-        # Unused places repeat an address: a NULL in the list turns the index scan into a table scan.
-        params = {f"a{i}": addresses[min(i, len(addresses) - 1)] for i in range(2 * POINT_LOOKUP_MAX)}
-        rows = self._x("check_point", "read", tenant=tenant, **params).fetchall() if addresses else []
+        rows = []
+        if addresses:  # unused places repeat an address: a NULL in the list makes the index scan a table scan
+            params = {f"a{i}": addresses[min(i, len(addresses) - 1)] for i in range(2 * POINT_LOOKUP_MAX)}
+            rows = self._x("check_point", "read", tenant=tenant, **params).fetchall()
         hits = [(idx, reason, scope) for channel, address, reason, scope in rows for idx in wanted.get((channel, address), ())]
         return pl.DataFrame(hits, schema={"idx": inputs.schema["idx"], "reason": pl.String, "scope": pl.String},
                             orient="row")

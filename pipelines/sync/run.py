@@ -174,13 +174,17 @@ def sync_source(source: Source, store, now: datetime | None = None, sleep: Calla
                 raise
 
 
+def pull_error(label: str, exc: BaseException) -> str:
+    """A failed pull's error as one line: ours as it is, anything else with its type."""
+    return str(exc) if isinstance(exc, UserError) else f"{label}: the pull failed unexpectedly: {first_line(exc, with_type=True)}"
+
+
 def record_failed_pull(store, source: Source, exc: Exception, night: datetime) -> str | None:
     """Record a night whose pull failed as a failed run of kind `sync`, with the pull's error and
     statistics: nothing was pulled to load, so no import run says it otherwise. Its options name
     the source under `watermarks` with the night's would-be watermark, as a load's do (the stored
     watermark does not move). Returns the run id; never raises: the pull's error is what matters."""
-    error = (str(exc) if isinstance(exc, UserError)
-             else f"{source.label}: the pull failed unexpectedly: {first_line(exc, with_type=True)}")
+    error = pull_error(source.label, exc)
     stats = getattr(exc, "stats", None) or {}
     run_id = new_run_id()
     options = {"platform": source.platform, "watermarks": {source.name: format_watermark(night)},

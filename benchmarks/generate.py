@@ -7,7 +7,9 @@ Writes `email,created,status,reason` rows shaped like a SendGrid bounces CSV exp
 - addresses `<first><sep><last><n>@<domain>` on 301 example domains (`example.com` plus
   `example000..example099` under `.com`, `.org` and `.net`, skewed like real traffic), in mixed
   case (mostly lower, some Title, some UPPER, independently for local part and domain);
-- about 5% of rows repeat an address already used elsewhere in the file (often in another case);
+- about 20% of rows repeat an address already used elsewhere in the file (often in another case,
+  so 10M rows hold about 8M distinct addresses), and about 3% carry padding (a space or tab around
+  the address), as hand-edited exports do;
 - about 0.5% junk rows whose address is empty, a bare `gmail.com`, or an address without `@`;
 - `created` in epoch seconds between 2016-01-01 and 2026-01-01 (UTC);
 - `status` among 5.1.1 / 5.2.2 / 4.0.0 / 5.7.1 / 5.1.2 with matching SMTP `reason` texts, which
@@ -32,7 +34,9 @@ import polars as pl
 
 BATCH_ROWS = 1_000_000  # part of the output's identity: changing it changes the file for a seed
 
-DUPLICATE_RATE = 0.05
+DUPLICATE_RATE = 0.2
+PADDING_RATE = 0.03
+PADDING = (" ", "  ", "\t")
 JUNK_RATE = 0.005
 
 CREATED_MIN = 1_451_606_400  # 2016-01-01T00:00:00Z
@@ -176,7 +180,7 @@ def make_batch(vocab: _Vocab, start: int, n: int, rng: np.random.Generator) -> p
     """Rows start..start+n-1 of the export."""
     ids = np.arange(start, start + n, dtype=np.int64)
 
-    # ~5% of rows re-use the address of another row of the file (seen before, or later in this batch)
+    # ~20% of rows re-use the address of another row of the file (seen before, or later in this batch)
     dup = rng.random(n) < DUPLICATE_RATE
     ids[dup] = rng.integers(0, start + n, size=int(dup.sum()))
 
@@ -199,6 +203,9 @@ def make_batch(vocab: _Vocab, start: int, n: int, rng: np.random.Generator) -> p
     status_i = np.searchsorted(vocab.status_cum, rng.random(n), side="right").clip(0, len(STATUSES) - 1)
     reason_i = vocab.reason_offset[status_i] + (rng.random(n) * vocab.reason_count[status_i]).astype(np.int64)
     created = rng.integers(CREATED_MIN, CREATED_MAX, size=n, dtype=np.int64)
+    # ~3% padded: 0 before, 1 after, 2 both; with a space, two, or a tab
+    pad_kind = np.where(rng.random(n) < PADDING_RATE, rng.integers(0, 3, size=n), -1)
+    pad_i = rng.integers(0, len(PADDING), size=n)
 
     frame = pl.DataFrame(
         {
@@ -211,12 +218,18 @@ def make_batch(vocab: _Vocab, start: int, n: int, rng: np.random.Generator) -> p
             "created": pl.Series(created),
             "status": pl.Series(vocab.status_codes).gather(status_i),
             "reason": vocab.reasons.gather(reason_i),
+            "pad_kind": pl.Series(pad_kind, dtype=pl.Int8),
+            "pad": pl.Series(list(PADDING)).gather(pad_i),
         }
     )
     local = pl.concat_str("first", "sep", "last", "num")
+    pad, kind = pl.col("pad"), pl.col("pad_kind")
+    address = pl.concat_str(local, pl.lit("@"), "domain")
+    address = (pl.when(kind == 0).then(pl.concat_str(pad, address)).when(kind == 1).then(pl.concat_str(address, pad))
+               .when(kind == 2).then(pl.concat_str(pad, address, pad)).otherwise(address))
     return frame.select(
         email=pl.when(pl.col("junk") == -1)
-        .then(pl.concat_str(local, pl.lit("@"), "domain"))
+        .then(address)
         .when(pl.col("junk") == 0)
         .then(pl.lit(None, dtype=pl.String))
         .when(pl.col("junk") == 1)

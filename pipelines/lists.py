@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import re
-import tomllib
 from pathlib import Path
 
 from pipelines.errors import UsageError
@@ -44,6 +43,8 @@ def read_mapping_file(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot be read ({exc})") from None
     if path.suffix.lower() == ".toml":
+        import tomllib
+
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

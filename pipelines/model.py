@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
-import polars as pl
+from pipelines.lazy import lazy
+
+if TYPE_CHECKING:
+    import polars as pl
+else:  # imported on first use: a one-address `check` (SPEC 5) needs none of it
+    pl = lazy("polars")
 
 CHANNELS = ("email", "sms")
 
@@ -42,6 +48,14 @@ PURPOSES = ("marketing", "transactional")
 CONSENTS = ("subscribed", "unsubscribed", "pending_double_opt_in", "unknown")
 
 
+def _mapped_elsewhere(send_list: str | None, mapping: dict[str, str] | None) -> list[str] | None:
+    """The previous lists (`list:<id>`) whose unsubscribes do not block mail to `send_list`: those
+    mapped to another new list. None when every unsubscribe blocks (no list, or no mapping)."""
+    if send_list is None or not mapping:
+        return None
+    return sorted(scope for scope, new in mapping.items() if new != send_list)
+
+
 def unsubscribe_blocks_expr(send_list: str | None = None, mapping: dict[str, str] | None = None) -> pl.Expr:
     """Whether an active suppression (`reason`, `scope`) is an unsubscribe that blocks marketing.
 
@@ -52,10 +66,8 @@ def unsubscribe_blocks_expr(send_list: str | None = None, mapping: dict[str, str
     block; an unmapped one still does.
     """
     unsub = pl.col("reason") == "unsubscribe"
-    if send_list is None or not mapping:
-        return unsub
-    elsewhere = sorted(scope for scope, new in mapping.items() if new != send_list)
-    return unsub & ~pl.col("scope").is_in(elsewhere)
+    elsewhere = _mapped_elsewhere(send_list, mapping)
+    return unsub if elsewhere is None else unsub & ~pl.col("scope").is_in(elsewhere)
 
 
 def blocks_expr(purpose: str, send_list: str | None = None, mapping: dict[str, str] | None = None) -> pl.Expr:
@@ -63,10 +75,22 @@ def blocks_expr(purpose: str, send_list: str | None = None, mapping: dict[str, s
 
     SPEC 2.2: hard bounces, invalid addresses, complaints and manual blocks stop everything on the
     channel; an unsubscribe stops marketing (`unsubscribe_blocks_expr`); soft bounces and policy
-    blocks are evidence and block nothing by themselves.
+    blocks are evidence and block nothing by themselves. `blocks` is the same rule for one row.
     """
     rule = pl.col("reason").is_in(sorted(BLOCKS_ALL))
     return rule | unsubscribe_blocks_expr(send_list, mapping) if purpose == "marketing" else rule
+
+
+def blocks(reason: str, scope: str, purpose: str, send_list: str | None = None,
+           mapping: dict[str, str] | None = None) -> bool:
+    """`blocks_expr` for one active suppression (scope is never null in the store): for the few
+    rows of a small `check`, without Polars."""
+    if reason in BLOCKS_ALL:
+        return True
+    if purpose != "marketing" or reason != "unsubscribe":
+        return False
+    elsewhere = _mapped_elsewhere(send_list, mapping)
+    return elsewhere is None or scope not in elsewhere
 
 
 def consent_for_list(contacts: pl.DataFrame, unsubscribes: pl.DataFrame, send_list: str | None,
@@ -91,27 +115,44 @@ def consent_for_list(contacts: pl.DataFrame, unsubscribes: pl.DataFrame, send_li
     ).drop("_blocks", "_declared")
 
 
-# Columns an adapter hands to the normalizer, one row per input row (all strings but _line).
-MAPPED_SCHEMA: dict[str, pl.DataType] = {
-    "_line": pl.Int64(),
-    "raw_address": pl.String(),
-    "channel": pl.String(),
-    "event": pl.String(),
-    "reason": pl.String(),
-    "status": pl.String(),
-    "scope": pl.String(),
-    "occurred_raw": pl.String(),
-    "detail": pl.String(),
-    # SMTP evidence for rows whose reason is left to the classifier (run on distinct values).
-    "smtp_code": pl.String(),
-    "smtp_text": pl.String(),
-    "smtp_default": pl.String(),
-    # A previous platform's count of consecutive soft bounces (historic counter state, SPEC 2.2),
-    # on a soft_bounce row; null where the export gives none.
-    "bounce_count": pl.Int64(),
-}
+# Polars types, made on first use (`__getattr__` below): the adapters' columns, and event times.
+MAPPED_SCHEMA: dict[str, pl.DataType]
+UTC_TS: pl.Datetime
 
-UTC_TS = pl.Datetime("us", "UTC")
+
+def _mapped_schema() -> dict[str, pl.DataType]:
+    """Columns an adapter hands to the normalizer, one row per input row (all strings but _line)."""
+    return {
+        "_line": pl.Int64(),
+        "raw_address": pl.String(),
+        "channel": pl.String(),
+        "event": pl.String(),
+        "reason": pl.String(),
+        "status": pl.String(),
+        "scope": pl.String(),
+        "occurred_raw": pl.String(),
+        "detail": pl.String(),
+        # SMTP evidence for rows whose reason is left to the classifier (run on distinct values).
+        "smtp_code": pl.String(),
+        "smtp_text": pl.String(),
+        "smtp_default": pl.String(),
+        # A previous platform's count of consecutive soft bounces (historic counter state, SPEC 2.2),
+        # on a soft_bounce row; null where the export gives none.
+        "bounce_count": pl.Int64(),
+    }
+
+
+def __getattr__(name: str):
+    """`MAPPED_SCHEMA` and `UTC_TS` (Polars types) are made on first use, Polars with them."""
+    if name == "MAPPED_SCHEMA":
+        value = _mapped_schema()
+    elif name == "UTC_TS":
+        value = pl.Datetime("us", "UTC")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 
 # Quarantine error codes, with the sentence a reviewer reads next to them.
 ERROR_CODES: dict[str, str] = {

@@ -14,17 +14,39 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import polars as pl
+from pipelines.lazy import lazy
+
+if TYPE_CHECKING:
+    import polars as pl
+else:  # imported on first use: `check` prints a few rows without it
+    pl = lazy("polars")
 
 FORMULA_START = r"^[=+\-@\t\r]"
 PLAIN_NUMBER = r"^[+-]?\d+(\.\d+)?$"
 
 
 def guard_name(name: str) -> str:
-    """A header (a column an input file named) made inert the same way."""
+    """A header (a column an input file named), or one text cell, made inert the same way.
+
+    The same test as `guard_formulas`' in Python's `re`: a match at the start, and `fullmatch`
+    where Rust's `$` is the end of the text (Python's `$` also matches before a final newline)."""
     return "'" + name if re.match(FORMULA_START, name) and not re.fullmatch(PLAIN_NUMBER, name) else name
+
+
+def csv_line(cells, separator: str = ",") -> str:
+    """One CSV line as Polars' `write_csv` writes it (`quote_style="necessary"`, nulls empty):
+    for the few rows printed without a frame. A cell is quoted when it holds a quote, the
+    separator or a line break, or is an empty string (a null is written as nothing)."""
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        if value == "" or '"' in value or separator in value or "\n" in value or "\r" in value:
+            return '"' + value.replace('"', '""') + '"'
+        return value
+
+    return separator.join(cell(c) for c in cells) + "\n"
 
 
 def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:

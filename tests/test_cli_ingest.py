@@ -243,7 +243,7 @@ def test_key_seen_in_several_files_keeps_lineage_per_file(cli, tmp_path):
 
     with open_store(str(cli.store)) as st:
         lineage = st.con.execute(
-            "SELECT s.address, r.path, l.first_line, l.row_count FROM suppression_sources l "
+            "SELECT s.address, r.path, l.first_line, l.row_count FROM suppression_lineage l "
             "JOIN run_files r ON r.run_id = l.run_id AND r.sha256 = l.source_sha256 "
             "JOIN suppressions s ON s.address = l.address ORDER BY 1, 2").fetchall()
     assert lineage == [("x@example.com", str(a), 2, 2), ("x@example.com", str(b), 2, 1), ("y@example.com", str(b), 3, 1)]

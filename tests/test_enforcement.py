@@ -141,7 +141,7 @@ def test_delete_keeps_the_block_as_a_hash_and_a_reimport_needs_double_opt_in(cli
     assert {r["address"] for r in exported} == {""}  # no plain address is stored any more
     assert all(len(r["address_hash"]) == 64 for r in exported)
     with open_store(str(cli.store)) as st:
-        stored = st.con.execute("SELECT count(*) FROM suppression_sources WHERE address = 'gone@example.com'").fetchall()
+        stored = st.con.execute("SELECT count(*) FROM suppression_lineage WHERE address = 'gone@example.com'").fetchall()
     assert stored == [(0,)]
     check = cli("check", "--tenant", "acme", "--json", "Gone@Example.com").json()
     assert check[0]["suppressed"] and check[0]["reasons"] == ["hard_bounce", "unsubscribe"]

@@ -139,7 +139,7 @@ def test_runs_of_one_tenant_serialize(pg_database, mon, tmp_path):
     assert first["suppressions_added"] == 40_000
     assert second["suppressions_added"] == 20_000  # the 20,000 shared addresses came with the first
     assert mon.execute("SELECT count(*), count(DISTINCT address) FROM suppressions").fetchone() == (60_000, 60_000)
-    assert mon.execute("SELECT count(*) FROM suppression_sources").fetchone()[0] == 80_000  # lineage per file
+    assert mon.execute("SELECT count(*) FROM suppression_lineage").fetchone()[0] == 80_000  # lineage per file
 
 
 def test_two_runs_of_the_same_input_at_once_load_it_once(pg_database, mon, tmp_path):
@@ -152,7 +152,7 @@ def test_two_runs_of_the_same_input_at_once_load_it_once(pg_database, mon, tmp_p
     assert [s["status"] for s in summaries] == ["skipped", "succeeded"]
     assert summaries[0]["skipped_because"] == summaries[1]["run_id"]
     assert summaries[1]["suppressions_added"] == 5_000
-    assert mon.execute("SELECT count(*) FROM suppression_sources").fetchone()[0] == 5_000  # one run's lineage
+    assert mon.execute("SELECT count(*) FROM suppression_lineage").fetchone()[0] == 5_000  # one run's lineage
 
 
 @pytest.mark.slow

@@ -131,3 +131,97 @@ def test_duckdb_point_lookups_use_the_index_and_bulk_loads_rebuild_it(store, cli
         st.con.execute("DROP INDEX suppressions_lookup")  # a load that died before rebuilding it
     with ds.DuckDBStore(store) as st:
         assert indexes(st) == [("suppressions_lookup",)]  # back at the next open
+
+
+def _mixed_store(cli, tmp_path, monkeypatch) -> None:
+    """Every reason, list-scoped unsubscribes (one list mapped), a phone number, and an erased
+    address (stored as its token)."""
+    monkeypatch.chdir(tmp_path)  # the deletion's safety copy goes to ./safety-exports
+    monkeypatch.delenv("SUPPRESSION_SAFETY_DIR", raising=False)
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "address,event,occurred_at,scope\n"
+        "hard@example.com,hard_bounce,2024-01-01T00:00:00Z,\n"
+        "news@example.com,unsubscribe,2024-01-02T00:00:00Z,list:old-news\n"
+        "news@example.com,soft_bounce,2024-01-03T00:00:00Z,\n"
+        "promo@example.com,unsubscribe,2024-01-02T00:00:00Z,list:old-promo\n"
+        "all@example.com,unsubscribe,2024-01-02T00:00:00Z,marketing\n"
+        "policy@example.com,policy_block,2024-01-02T00:00:00Z,\n"
+        "spam@example.com,spam_complaint,2024-01-02T00:00:00Z,\n"
+        "manual@example.com,manual,2024-01-02T00:00:00Z,\n"
+        "gone@example.com,hard_bounce,2024-01-02T00:00:00Z,\n"
+        "+14155550100,unsubscribe,2024-01-02T00:00:00Z,\n")
+    assert cli("ingest", "--tenant", "acme", "--default-region", "US", events).code == 0
+    assert cli("lists", "map", "--tenant", "acme", "old-news", "newsletter").code == 0
+    people = tmp_path / "contacts.csv"
+    people.write_text("id,email,marketing_consent\nc1,gone@example.com,subscribed\n")
+    assert cli("contacts", "import", "--tenant", "acme", people).code == 0
+    assert cli("contacts", "delete", "--tenant", "acme", "--yes", "c1").code == 0  # gone@ is now a token
+
+
+def test_a_few_inputs_are_checked_without_frames_with_the_rows_of_the_frames(cli, tmp_path, monkeypatch):
+    """`check_rows` (a one-address `suppress check`, no Polars) gives `check_frame`'s rows: every
+    reason, scope, purpose and list, erased addresses, phone numbers, invalid inputs, duplicates."""
+    from pipelines.lookup import FEW_INPUTS, check_frame, check_rows
+
+    _mixed_store(cli, tmp_path, monkeypatch)
+    inputs = ["HARD@example.com", "news@example.com", "promo@example.com", "all@example.com", "Policy@Example.com",
+              "spam@example.com", "manual@example.com", "gone@example.com", "fresh@example.com", "(415) 555-0100",
+              "tel:+1 415 555 0100", "not an address", "", "1.41555E+10", "hard@example.com", "+1 415 555 0199",
+              "news@example.com"]
+    with open_store(str(cli.store)) as st:
+        for purpose in ("marketing", "transactional"):
+            for send_list in (None, "newsletter"):
+                for k in range(0, len(inputs), 4):
+                    window = inputs[k:k + FEW_INPUTS]
+                    rows = check_rows(st, "acme", window, purpose, "US", send_list)
+                    assert rows == check_frame(st, "acme", window, purpose, "US", send_list).to_dicts()
+        assert check_rows(st, "acme", inputs, "marketing", "US") is None  # more than FEW_INPUTS: frames
+        assert check_rows(st, "acme", ["Jane <jane@example.com>"], "marketing", None) is None  # the full path's
+        assert check_rows(st, "acme", ["415\u00a0555 0100"], "marketing", "US") is None
+        rows = check_rows(st, "acme", ["gone@example.com", "news@example.com"], "marketing", None, "newsletter")
+        assert [(r["suppressed"], r["reasons"]) for r in rows] == [(True, ["hard_bounce"]),
+                                                                    (True, ["soft_bounce", "unsubscribe"])]
+
+
+def test_the_check_rules_for_one_value_are_the_frames_rules():
+    """`rules.clean_email`/`clean_phone` and `model.blocks` against the column-wise rules, on
+    values that each path takes."""
+    import random
+    import string
+
+    import polars as pl
+
+    from pipelines.lookup import _normalize_one, normalize_inputs
+    from pipelines.model import BLOCKS_ALL, REASONS, blocks, blocks_expr
+
+    rng = random.Random(7)
+    odd = string.printable + "\x00\x1c\x1f\u00a0\u200b\u2028\ufeffé例ſK"
+    values = ["", " ", "'", "tel:", "SMS: 415 555 0100", "1.41555E+10", "+1.4E10", "(415) 555-0142", "12", "a@b",
+              "a@b.", "a@@b.com", "x" * 245 + "@b.com", "x" * 250 + "@b.com", "-x@y.com", "b@example.com\n", "A@B.CO"]
+    for _ in range(3000):
+        kind = rng.random()
+        if kind < 0.35:
+            values.append("".join(rng.choice(odd) for _ in range(rng.randint(0, 12))))
+        elif kind < 0.7:
+            values.append("".join(rng.choice("0123456789 +-().'eEtlsm:") for _ in range(rng.randint(0, 16))))
+        else:
+            chars = string.ascii_letters + string.digits + ".!#$%&*+/=?^_{|}~-"
+            values.append("".join(rng.choice(chars) for _ in range(rng.randint(0, 8))) + "@"
+                          + "".join(rng.choice(string.ascii_letters + string.digits + "._-") for _ in range(rng.randint(0, 9))))
+    for region in (None, "US", "gb"):
+        frame = normalize_inputs(values, region)
+        expected = list(zip(frame["channel"], frame["address"], frame["error"], strict=True))
+        taken = [(one, want) for value, want in zip(values, expected, strict=True)
+                 if (one := _normalize_one(value, region)) is not None]
+        assert len(taken) > len(values) / 3
+        assert [one for one, _ in taken] == [want for _, want in taken]
+
+    scopes = ["all", "marketing", "list:old-news", "list:old-promo", "list:never-mapped"]
+    rows = pl.DataFrame([(r, s) for r in REASONS for s in scopes], schema=["reason", "scope"], orient="row")
+    mapping = {"list:old-news": "newsletter", "list:old-promo": "promotions"}
+    for purpose in ("marketing", "transactional"):
+        for send_list, given in ((None, None), ("newsletter", mapping), ("promotions", mapping), ("newsletter", {})):
+            want = rows.select(blocks_expr(purpose, send_list, given))[:, 0].to_list()
+            assert [blocks(r, s, purpose, send_list, given) for r, s in rows.iter_rows()] == want
+    assert BLOCKS_ALL <= set(REASONS)

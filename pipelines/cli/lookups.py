@@ -2,16 +2,15 @@
 sendable recipients of a send-out (`audience`)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from pipelines.cli.options import JsonOpt, ListOpt, RegionOpt, StoreOpt, TenantOpt, store_at
-from pipelines.cli.output import err, make_table, on_terminal, out, print_json
-from pipelines.errors import DataRefused, UsageError
-from pipelines.writers import guard_formulas, write_frame
+from pipelines.cli.output import err, print_json
+from pipelines.errors import UsageError
+from pipelines.writers import write_frame
 
 
 def check(
@@ -33,44 +32,9 @@ def check(
     Example:
       suppress check --tenant acme --default-region US bob@example.com "(415) 555-0142"
     """
-    from pipelines.lookup import check_frame, read_address_file
-    from pipelines.model import PURPOSES
+    from pipelines.cli.checks import run_check
 
-    if purpose not in PURPOSES:
-        raise UsageError("--purpose must be marketing or transactional")
-    inputs = list(addresses or [])
-    if file is not None:
-        inputs += read_address_file(file)
-    if not inputs:
-        raise UsageError("give addresses or --file")
-    with store_at(store) as st:
-        results = check_frame(st, tenant, inputs, purpose, default_region, send_list)
-    _print_checks(results, as_json)
-    invalid = results.filter(results["status"] == "invalid")
-    if invalid.height == results.height:
-        what = f"{inputs[0]!r} is" if len(inputs) == 1 else f"none of the {len(inputs):,} inputs is"
-        raise DataRefused(f"{what} a valid email address or phone number")
-    if invalid.height and not as_json:
-        err.print(f"{invalid.height:,} of {results.height:,} inputs are not a valid email address or phone number")
-
-
-def _print_checks(results, as_json: bool) -> None:
-    import polars as pl
-
-    if as_json:  # written by Polars: a million results in a second, not a minute
-        sys.stdout.write(results.write_json() + "\n")
-        return
-    if results.height > 1000 or not on_terminal():  # a table of a million rows takes minutes to lay out
-        guard_formulas(results.select(
-            "input", "address", "status",
-            pl.when(pl.col("reasons").list.len() > 0).then(pl.col("reasons").list.join(",")).alias("reasons"),
-        )).write_csv(sys.stdout, separator="\t")
-        return
-    table = make_table("input", "address", "status", "reasons")
-    for r in results.iter_rows(named=True):
-        table.add_row(r["input"], r["address"] or "", r["status"].replace("_", " "),
-                      ", ".join(r["reasons"]) or (r["error"] or ""))
-    out.print(table)
+    run_check(addresses, tenant, purpose, default_region, file, send_list, as_json, store)
 
 
 def export(

@@ -1,9 +1,13 @@
-"""The options several commands share, and the store a command opens."""
+"""The options several commands share, and the store a command opens (`context.py`)."""
 from __future__ import annotations
 
 from typing import Annotated, Optional
 
 import typer
+
+from pipelines.cli.context import cli_settings, store_at
+
+__all__ = ["JsonOpt", "ListOpt", "RegionOpt", "StoreOpt", "TenantOpt", "YesOpt", "cli_settings", "store_at"]
 
 StoreOpt = Annotated[
     Optional[str],
@@ -25,23 +29,3 @@ ListOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else there.")]
 RegionOpt = Annotated[Optional[str], typer.Option("--default-region", metavar="REGION", help="Country code for phone numbers written without one, e.g. US.")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (scripts).")]
-
-
-def cli_settings(**given):
-    """A command's `Settings`, built once per command: the environment, with the command's options
-    over it (`store=--store`, `sources_file=--sources`, ...); `airflow:` credentials read from
-    Airflow's connections where Airflow is installed."""
-    from pipelines.airflow.resources import connection
-    from pipelines.settings import Settings
-
-    return Settings.from_env(connection=connection, **given)
-
-
-def store_at(store, create: bool = False):
-    """The store a command names (`--store`, else the environment's; or a command's settings);
-    only the commands that write (ingest, contacts import, settings, lists map, sync) may create one."""
-    from pipelines.settings import Settings
-    from pipelines.store import open_store
-
-    settings = store if isinstance(store, Settings) else cli_settings(store=store)
-    return open_store(settings.store, create=create)

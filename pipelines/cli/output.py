@@ -7,11 +7,8 @@ import os
 import re
 import sys
 
-from rich import filesize
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from pipelines.summary import json_default
 
@@ -72,16 +69,23 @@ def make_table(*columns: str) -> Table:
     return table
 
 
-class _Bytes(ProgressColumn):
-    """`12.3 MB`, or `12.3/40.1 MB` once the size of the whole input is known."""
+def _bytes_column():
+    """A progress column: `12.3 MB`, or `12.3/40.1 MB` once the size of the whole input is known.
+    (Rich's progress modules are imported only for a progress line, not by every command.)"""
+    from rich import filesize
+    from rich.progress import ProgressColumn
+    from rich.text import Text
 
-    def render(self, task) -> Text:
-        done = task.fields.get("bytes")
-        if not done:
-            return Text("")
-        if task.total:
-            return Text(f"{filesize.decimal(int(task.completed))}/{filesize.decimal(int(task.total))}")
-        return Text(filesize.decimal(done))
+    class _Bytes(ProgressColumn):
+        def render(self, task) -> Text:
+            done = task.fields.get("bytes")
+            if not done:
+                return Text("")
+            if task.total:
+                return Text(f"{filesize.decimal(int(task.completed))}/{filesize.decimal(int(task.total))}")
+            return Text(filesize.decimal(done))
+
+    return _Bytes()
 
 
 class ProgressLine:
@@ -97,8 +101,10 @@ class ProgressLine:
 
     def __enter__(self):
         if self.enabled:
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
             self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=24),
-                                      TextColumn("{task.fields[rows]:,} rows"), _Bytes(), TimeElapsedColumn(),
+                                      TextColumn("{task.fields[rows]:,} rows"), _bytes_column(), TimeElapsedColumn(),
                                       console=self.console, transient=True)
             self._progress.__enter__()
             self._task = self._progress.add_task("starting", total=None, rows=0, bytes=0)

@@ -9,20 +9,18 @@ from __future__ import annotations
 import idna
 import polars as pl
 
-# Whitespace Python's str.strip misses in exports: no-break, zero-width, BOM.
-_WS = r"[\s\u00a0\u2007\u202f\u200b\u200c\u200d\u2060\ufeff]"
-_QUOTES = "\"'`\u2018\u2019\u201c\u201d"
+from pipelines.normalize.rules import CLEAN_EMAIL, EMAIL_QUOTES, EMAIL_WS, MAX_EMAIL_LEN
 
 
 def clean_email_text(raw: pl.Expr) -> pl.Expr:
     """Trim, unwrap display names / quotes / mailto:, lowercase. Not yet validated."""
-    s = raw.str.replace_all(f"^{_WS}+|{_WS}+$", "")
+    s = raw.str.replace_all(f"^{EMAIL_WS}+|{EMAIL_WS}+$", "")
     # `"Jane Doe" <jane@example.com>` / `<jane@example.com>`: keep what is inside the brackets.
     s = pl.coalesce(s.str.extract(r"<([^<>]*)>\s*$", 1), s)
-    s = s.str.strip_chars(_QUOTES + " ")
+    s = s.str.strip_chars(EMAIL_QUOTES + " ")
     s = s.str.replace(r"(?i)^mailto:", "")
     # Again after `mailto:`: `mailto:'x@example.com'` must come out as a fixed point of this cleaning.
-    s = s.str.replace_all(f"^{_WS}+|{_WS}+$", "").str.strip_chars(_QUOTES + " ")
+    s = s.str.replace_all(f"^{EMAIL_WS}+|{EMAIL_WS}+$", "").str.strip_chars(EMAIL_QUOTES + " ")
     return s.str.to_lowercase()
 
 
@@ -33,17 +31,12 @@ def _idna_domain(domain: str) -> str | None:
         return None
 
 
-# An address the full path below would only lowercase: ASCII, one `@`, a local part without
-# spaces, quotes, brackets or forbidden characters (so no display name or `mailto:` either), a
-# dotted domain without a trailing dot. Its normalized form is its lowercase.
-_CLEAN = r"^[A-Za-z0-9.!#$%&*+/=?^_{|}~-]+@[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+$"
-_MAX_LEN = 254
-
-
 def normalize_emails(frame: pl.DataFrame, raw_col: str, out_col: str, err_col: str) -> pl.DataFrame:
     """Add `out_col` (normalized address or null) and `err_col` (error code or null)."""
     raw = pl.col(raw_col)
-    fast = (raw.str.contains(_CLEAN) & (raw.str.len_bytes() <= _MAX_LEN)).fill_null(False)
+    # The fast path (`rules.CLEAN_EMAIL`; `rules.clean_email` is the same decision for one value):
+    # an address the full path would only lowercase.
+    fast = (raw.str.contains(CLEAN_EMAIL) & (raw.str.len_bytes() <= MAX_EMAIL_LEN)).fill_null(False)
     # Every value is lowercased; the full path then overwrites the ones the fast path did not take.
     marked = frame.select(raw.str.to_lowercase().alias(out_col), fast.alias("_fast"))
     address = marked[out_col]

@@ -16,14 +16,16 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from pipelines.errors import UsageError
 from pipelines.store.clock import new_run_id, utcnow
 from pipelines.store.enforcement import TENANT_SETTINGS, Enforcement, contact_counts
 from pipelines.store.keys import address_hmac, resolve_key
 from pipelines.store.sql import connect_duckdb, migrations, sql_statements
+
+if TYPE_CHECKING:  # annotations only: a small `check` runs without Polars
+    import polars as pl
 
 __all__ = ["TENANT_SETTINGS", "LoadCounts", "Stage", "Store", "address_hmac", "connect_duckdb", "migrations",
            "new_run_id", "resolve_key", "sql_statements", "utcnow"]
@@ -120,6 +122,16 @@ class Store(Enforcement, ABC):
     def check(self, tenant: str, inputs: pl.DataFrame) -> pl.DataFrame:
         """`inputs` (idx, input, channel, address) -> rows (idx, reason, scope) of matching suppressions."""
 
+    def check_rows(self, tenant: str, inputs: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+        """`check` of (idx, channel, address) tuples: the same (idx, reason, scope) rows, as tuples,
+        in no particular order. A backend answers a few inputs without Polars (a one-address
+        `suppress check`, SPEC 5); this default goes through `check`."""
+        import polars as pl
+
+        frame = pl.DataFrame(inputs, schema={"idx": pl.Int64, "channel": pl.String, "address": pl.String},
+                             orient="row")
+        return self.check(tenant, frame).select("idx", "reason", "scope").rows()
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -132,6 +144,8 @@ class Store(Enforcement, ABC):
         yield
 
     def _classify(self, stage: Stage, params: dict) -> None:
+        """The store's rows of the staged keys (`stage_known`), and which of them the run changes."""
+        self._x("stage_known", **params)
         self._x("classify", **params)
 
     def _before_begin(self, run_id: str, tenant: str) -> None:  # noqa: B027 - a hook
@@ -248,12 +262,18 @@ class Store(Enforcement, ABC):
         self._classify(stage, p)
         updated = self._one("change_counts")[0]
         added = self._count("insert_new", **p)
+        if self._one("known_count")[0]:  # keys other runs created: their lineage rows, before any change
+            if self._count("materialize_known_lineage", **p):
+                self._x("clear_known_lineage", **p)
+            self._x("insert_known_lineage", **p)
         if self._has_contacts(tenant):
             self._x("created_changes", **p)
         for name in ("strengthen", "insert_lineage", "insert_events", "insert_evidence", "soft_bounce_blocks"):
             self._x(name, **p)
         at_threshold, blocked = self._one("soft_bounce_block_counts")
         if at_threshold:
+            if self._count("materialize_soft_bounce_lineage", **p):
+                self._x("clear_soft_bounce_lineage", **p)
             for name in SOFT_BOUNCE_STEPS:
                 self._x(name, **p)
         contacts = self._contact_changes(tenant, run_id, p["now"], "status_input_from_run", "changes_tighten",

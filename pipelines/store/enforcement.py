@@ -7,10 +7,12 @@ from __future__ import annotations
 from abc import abstractmethod
 from datetime import datetime
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from pipelines.store.clock import utcnow
+
+if TYPE_CHECKING:  # annotations only
+    import polars as pl
 
 
 def contact_counts(row) -> dict:
@@ -87,7 +89,7 @@ class Enforcement:
     # -- previous lists mapped to new ones (SPEC 2.2; pipelines/lists.py) -------------------------
     def list_mappings(self, tenant: str) -> dict[str, str]:
         """{`list:<id>` of a previous platform: the tenant's new list it maps to}."""
-        return dict(self._frame("list_mappings", "contacts", tenant=tenant).iter_rows())
+        return {row["previous_list"]: row["new_list"] for row in self._dicts("list_mappings", "contacts", {"tenant": tenant})}
 
     def map_lists(self, tenant: str, mapping: dict[str, str | None]) -> None:
         """Map previous lists to new ones (None: unmap), in one transaction."""

@@ -18,19 +18,25 @@ import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 import psycopg
-import pyarrow as pa
-import pyarrow.parquet as pq
 from psycopg.rows import dict_row
 
 from pipelines.errors import UsageError, UserError, first_line
+from pipelines.lazy import lazy
 from pipelines.redact import redact, scrub
 from pipelines.store.base import Stage, Store
 from pipelines.store.clock import utcnow
 from pipelines.store.keys import hmac_pads
 from pipelines.store.sql import sql_statements, used_params
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:  # imported on first use: a small `check` (SPEC 5) needs none of them
+    pl, pa, pq = lazy("polars"), lazy("pyarrow"), lazy("pyarrow.parquet")
 
 DIALECT = "postgres"
 
@@ -268,9 +274,11 @@ class PostgresStore(Store):
         small = pq.ParquetFile(str(stage.suppressions)).metadata.num_rows <= INDEX_PROBE_ROWS
         if small:
             self._x("hashjoin_off", "runs")
-        self._x("classify", **params)
+        self._x("stage_known", **params)
         if small:
             self._x("hashjoin_on", "runs")
+        self._x("analyze_known")
+        self._x("classify", **params)
 
     # -- reads ----------------------------------------------------------------------------------
     def check(self, tenant, inputs: pl.DataFrame) -> pl.DataFrame:
@@ -278,15 +286,12 @@ class PostgresStore(Store):
         wanted = inputs.filter(pl.col("address").is_not_null()).select(
             pl.col("idx").cast(pl.Int64), pl.col("channel").cast(pl.String), pl.col("address").cast(pl.String)
         )
-        keyed = self.has_erasures(tenant)
         if wanted.height <= FEW_INPUTS:
-            rows = self._x(
-                "check_few_keyed" if keyed else "check_few", "read",
-                tenant=tenant, idx=wanted["idx"].to_list(), channel=wanted["channel"].to_list(),
-                address=wanted["address"].to_list(),
-            ).fetchall()
+            rows = self._check_few(tenant, wanted["idx"].to_list(), wanted["channel"].to_list(),
+                                   wanted["address"].to_list())
             frame = pl.DataFrame(rows, schema={"idx": pl.Int64, "reason": pl.String, "scope": pl.String}, orient="row")
         else:
+            keyed = self.has_erasures(tenant)
             with self.con.transaction():
                 self._x("check_inputs", "read")
                 self._copy_rows("check_inputs", ["idx", "channel", "address"], wanted.iter_slices(COPY_BATCH_ROWS))
@@ -298,6 +303,18 @@ class PostgresStore(Store):
                     self._x(name, "runs")
                 frame = self._frame("check", tenant=tenant)
         return frame.with_columns(pl.col("idx").cast(idx_type))
+
+    def check_rows(self, tenant, inputs):
+        wanted = [row for row in inputs if row[2] is not None]
+        if len(wanted) > FEW_INPUTS:
+            return super().check_rows(tenant, inputs)
+        return self._check_few(tenant, *(list(column) for column in zip(*wanted, strict=True))) if wanted else []
+
+    def _check_few(self, tenant: str, idx: list[int], channel: list[str], address: list[str]) -> list[tuple]:
+        """(idx, reason, scope) of at most FEW_INPUTS inputs, sent as arrays: one round trip."""
+        keyed = self.has_erasures(tenant)
+        return self._x("check_few_keyed" if keyed else "check_few", "read", tenant=tenant, idx=idx,
+                       channel=channel, address=address).fetchall()
 
     def _describe(self, sql: str, params: dict | None) -> tuple[list[str], dict, list]:
         """Select list, CSV schema and the casts back, from the query's result types."""

@@ -12,19 +12,6 @@ SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at, sou
 FROM suppressions
 WHERE tenant = $tenant AND created_run_id = $run_id;
 
--- name: strengthen
-UPDATE suppressions s
-SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_seen_at) ELSE c.first_seen_at END,
-    last_seen_at  = CASE WHEN s.time_known THEN greatest(s.last_seen_at, c.last_seen_at) ELSE c.last_seen_at END,
-    time_known    = true,
-    last_run_id   = $run_id,
-    updated_at    = $now,
-    lifted_at     = NULL
-FROM stage_changes c
-WHERE c.action IN ('strengthened', 'reactivated')
-  AND s.tenant = c.tenant AND s.channel = c.channel AND s.address = c.address
-  AND s.reason = c.reason AND s.scope = c.scope;
-
 -- name: insert_events
 INSERT INTO suppression_events (tenant, channel, address, reason, scope, action, run_id, occurred_at, recorded_at)
 SELECT tenant, channel, address, reason, scope, action, $run_id, last_seen_at, $now
@@ -54,8 +41,12 @@ FROM soft_bounce_blocks b;
 SELECT count(*) FROM stage_changes;
 
 -- name: rollback_touched
+-- The run's lineage rows, and the keys it created that carry its lineage on the row (006).
 CREATE OR REPLACE TEMP TABLE rollback_keys AS
-SELECT DISTINCT tenant, channel, address, reason, scope FROM suppression_sources WHERE run_id = $run_id;
+SELECT DISTINCT tenant, channel, address, reason, scope FROM suppression_sources WHERE run_id = $run_id
+UNION
+SELECT tenant, channel, address, reason, scope FROM suppressions
+WHERE tenant = $tenant AND created_run_id = $run_id AND created_sha256 IS NOT NULL;
 
 -- name: rollback_lineage
 DELETE FROM suppression_sources WHERE run_id = $run_id;
@@ -83,6 +74,7 @@ SET first_seen_at  = CASE WHEN r.sources > 0 THEN r.first_seen_at ELSE s.first_s
     created_run_id = coalesce(r.created_run_id, s.created_run_id),
     last_run_id    = coalesce(r.last_run_id, s.last_run_id),
     lifted_at      = r.lifted_at,
+    created_sha256 = NULL, created_first_line = NULL, created_row_count = NULL,  -- the lineage left is all in suppression_sources
     updated_at     = $now
 FROM rollback_left r
 WHERE (r.sources > 0 OR r.lift_at IS NOT NULL)
@@ -102,12 +94,62 @@ SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.las
        t.source_platform, t.detail,
        CASE WHEN s.lifted_at IS NOT NULL THEN 'reactivated' ELSE 'strengthened' END AS action
 FROM stage_suppressions t
-JOIN suppressions s
-  ON s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
- AND s.reason = t.reason AND s.scope = t.scope
+JOIN stage_known s
+  ON s.channel = t.channel AND s.address = t.address AND s.reason = t.reason AND s.scope = t.scope
 WHERE t.time_known
   AND ((s.lifted_at IS NULL AND (NOT s.time_known OR t.first_seen_at < s.first_seen_at OR t.last_seen_at > s.last_seen_at))
        OR (s.lifted_at IS NOT NULL AND t.last_seen_at > s.lifted_at));
+
+-- name: known_count
+SELECT count(*) FROM stage_known;
+
+-- name: materialize_known_lineage
+-- Keys this run re-asserts whose creating run kept its lineage on the row (006): written out as
+-- that run's lineage row before this run widens the row or adds its own assertion.
+INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
+                                 first_line, row_count, first_seen_at, last_seen_at, time_known)
+SELECT tenant, channel, address, reason, scope, created_run_id, created_sha256, created_first_line,
+       created_row_count, first_seen_at, last_seen_at, time_known
+FROM stage_known WHERE created_sha256 IS NOT NULL;
+
+-- name: insert_known_lineage
+-- This run's lineage of keys seen in one of its files that other runs created (the keys it
+-- creates carry it on the row; keys seen in several files are in stage_lineage).
+INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
+                                 first_line, row_count, first_seen_at, last_seen_at, time_known)
+SELECT t.tenant, t.channel, t.address, t.reason, t.scope, $run_id, t.source_sha256, t.first_line, t.row_count,
+       t.first_seen_at, t.last_seen_at, t.time_known
+FROM stage_suppressions t
+WHERE t.single_file
+  AND EXISTS (SELECT 1 FROM stage_known k
+              WHERE k.channel = t.channel AND k.address = t.address AND k.reason = t.reason AND k.scope = t.scope);
+
+-- name: insert_lineage
+-- Every run that asserts a key is its lineage (SPEC 2.3), whether or not it changed the row: a
+-- rollback of another run then leaves what this one still asserts. One row per (key, source
+-- file, run) for the keys seen in several files (the others: insert_new, insert_known_lineage).
+INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
+                                 first_line, row_count, first_seen_at, last_seen_at, time_known)
+SELECT tenant, channel, address, reason, scope, $run_id, source_sha256, first_line, row_count,
+       first_seen_at, last_seen_at, time_known
+FROM stage_lineage;
+
+-- name: materialize_soft_bounce_lineage
+-- As materialize_known_lineage, for the hard blocks the soft-bounce policy is about to reassert.
+INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
+                                 first_line, row_count, first_seen_at, last_seen_at, time_known)
+SELECT s.tenant, s.channel, s.address, s.reason, s.scope, s.created_run_id, s.created_sha256, s.created_first_line,
+       s.created_row_count, s.first_seen_at, s.last_seen_at, s.time_known
+FROM suppressions s
+WHERE s.tenant = $tenant AND s.channel = 'email' AND s.reason = 'hard_bounce' AND s.scope = 'all'
+  AND s.created_sha256 IS NOT NULL AND s.created_run_id <> $run_id
+  AND s.address IN (SELECT address FROM soft_bounce_blocks);
+
+-- name: clear_soft_bounce_lineage
+UPDATE suppressions s SET created_sha256 = NULL, created_first_line = NULL, created_row_count = NULL
+WHERE s.tenant = $tenant AND s.channel = 'email' AND s.reason = 'hard_bounce' AND s.scope = 'all'
+  AND s.created_sha256 IS NOT NULL AND s.created_run_id <> $run_id
+  AND s.address IN (SELECT address FROM soft_bounce_blocks);
 
 -- name: insert_warnings
 INSERT INTO row_warnings (run_id, file, line, value, warning)

@@ -45,31 +45,47 @@ CREATE OR REPLACE TEMP VIEW stage_rejects AS SELECT * FROM read_parquet(getvaria
 -- name: stage_warnings
 CREATE OR REPLACE TEMP VIEW stage_warnings AS SELECT * FROM read_parquet(getvariable('stage').warnings);
 
--- name: insert_new
-INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
-                          source_platform, detail, created_run_id, last_run_id, updated_at, time_known)
--- Keys not in the store yet (created). Returns the number inserted.
-SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
-       t.source_platform, t.detail, $run_id, $run_id, $now, t.time_known
-FROM stage_suppressions t
-ANTI JOIN suppressions s
-  ON s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
- AND s.reason = t.reason AND s.scope = t.scope;
+-- name: stage_known
+-- The store's rows of the keys this run stages, as they were before the run: one pass over the
+-- store that classify, insert_new and the lineage steps then read instead of the store. `rid`
+-- finds the row again: an UPDATE by rowid reads no key column (50k rows of 10M: 0.4 -> 0.07 s).
+CREATE OR REPLACE TEMP TABLE stage_known AS
+SELECT s.rowid AS rid, s.tenant, s.channel, s.address, s.reason, s.scope, s.first_seen_at, s.last_seen_at,
+       s.time_known, s.lifted_at, s.created_run_id, s.created_sha256, s.created_first_line, s.created_row_count
+FROM suppressions s
+WHERE s.tenant = $tenant
+  AND EXISTS (SELECT 1 FROM stage_suppressions t
+              WHERE t.channel = s.channel AND t.address = s.address AND t.reason = s.reason AND t.scope = s.scope);
 
--- name: insert_lineage
--- Every run that asserts a key is its lineage (SPEC 2.3), whether or not it changed the row: a
--- rollback of another run then leaves what this one still asserts. One row per (key, source
--- file, run): a key seen in one file only carries its lineage in the staged suppressions
--- (`single_file`); the lineage file holds the keys seen in several files.
-INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
-                                 first_line, row_count, first_seen_at, last_seen_at, time_known)
-SELECT tenant, channel, address, reason, scope, $run_id, source_sha256, first_line, row_count,
-       first_seen_at, last_seen_at, time_known
-FROM stage_suppressions WHERE single_file
-UNION ALL
-SELECT tenant, channel, address, reason, scope, $run_id, source_sha256, first_line, row_count,
-       first_seen_at, last_seen_at, time_known
-FROM stage_lineage;
+-- name: clear_known_lineage
+UPDATE suppressions SET created_sha256 = NULL, created_first_line = NULL, created_row_count = NULL
+WHERE rowid IN (SELECT rid FROM stage_known WHERE created_sha256 IS NOT NULL);
+
+-- name: strengthen
+UPDATE suppressions s
+SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_seen_at) ELSE c.first_seen_at END,
+    last_seen_at  = CASE WHEN s.time_known THEN greatest(s.last_seen_at, c.last_seen_at) ELSE c.last_seen_at END,
+    time_known    = true,
+    last_run_id   = $run_id,
+    updated_at    = $now,
+    lifted_at     = NULL
+FROM stage_changes c JOIN stage_known k
+  ON k.channel = c.channel AND k.address = c.address AND k.reason = c.reason AND k.scope = c.scope
+WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = k.rid;
+
+-- name: insert_new
+-- Keys not in the store yet (created). Returns the number inserted. A key seen in one file
+-- carries its creating run's lineage on the row (006), so a first load writes no lineage rows.
+INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
+                          source_platform, detail, created_run_id, last_run_id, updated_at, time_known,
+                          created_sha256, created_first_line, created_row_count)
+SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
+       t.source_platform, t.detail, $run_id, $run_id, $now, t.time_known,
+       CASE WHEN t.single_file THEN t.source_sha256 END, CASE WHEN t.single_file THEN t.first_line END,
+       CASE WHEN t.single_file THEN t.row_count END
+FROM stage_suppressions t
+ANTI JOIN stage_known s
+  ON s.channel = t.channel AND s.address = t.address AND s.reason = t.reason AND s.scope = t.scope;
 
 -- name: insert_evidence
 -- The staged events are one row per event (the staging collapsed the same event seen twice in the
@@ -121,6 +137,6 @@ SET status = 'failed', finished_at = $now,
 WHERE status = 'running' AND NOT list_contains($active, run_id);
 -- name: drop_stage
 -- A load's temp objects (DuckDB's outlive the transaction).
-DROP TABLE IF EXISTS stage_changes; DROP TABLE IF EXISTS erased_map; DROP TABLE IF EXISTS soft_bounce_blocks;
+DROP TABLE IF EXISTS stage_changes; DROP TABLE IF EXISTS stage_known; DROP TABLE IF EXISTS erased_map; DROP TABLE IF EXISTS soft_bounce_blocks;
 DROP VIEW IF EXISTS stage_suppressions; DROP VIEW IF EXISTS stage_lineage; DROP VIEW IF EXISTS stage_evidence;
 DROP VIEW IF EXISTS stage_rejects; DROP VIEW IF EXISTS stage_warnings;

@@ -33,6 +33,9 @@ ANALYZE stage_suppressions;
 ANALYZE stage_lineage;
 ANALYZE stage_evidence;
 
+-- name: analyze_known
+ANALYZE stage_known;
+
 -- name: erased_map
 -- Staged addresses that were erased earlier, with their tokens: they are stored as tokens again
 -- (only run when the tenant has erased addresses; otherwise `no_erased_map`).
@@ -59,38 +62,53 @@ FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
 UPDATE stage_evidence t SET address = m.token
 FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
 
+-- name: stage_known
+-- The store's rows of the keys this run stages, as they were before the run: one pass over the
+-- store that classify, insert_new and the lineage steps then read instead of the store.
+CREATE TEMP TABLE stage_known ON COMMIT DROP AS
+SELECT s.tenant, s.channel, s.address, s.reason, s.scope, s.first_seen_at, s.last_seen_at, s.time_known,
+       s.lifted_at, s.created_run_id, s.created_sha256, s.created_first_line, s.created_row_count
+FROM suppressions s
+WHERE s.tenant = %(tenant)s
+  AND EXISTS (SELECT 1 FROM stage_suppressions t
+              WHERE t.channel = s.channel AND t.address = s.address AND t.reason = s.reason AND t.scope = s.scope);
+
+-- name: clear_known_lineage
+UPDATE suppressions s SET created_sha256 = NULL, created_first_line = NULL, created_row_count = NULL
+FROM stage_known k
+WHERE k.created_sha256 IS NOT NULL AND s.tenant = k.tenant AND s.channel = k.channel
+  AND s.address = k.address AND s.reason = k.reason AND s.scope = k.scope;
+
+-- name: strengthen
+UPDATE suppressions s
+SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_seen_at) ELSE c.first_seen_at END,
+    last_seen_at  = CASE WHEN s.time_known THEN greatest(s.last_seen_at, c.last_seen_at) ELSE c.last_seen_at END,
+    time_known    = true,
+    last_run_id   = %(run_id)s,
+    updated_at    = %(now)s,
+    lifted_at     = NULL
+FROM stage_changes c
+WHERE c.action IN ('strengthened', 'reactivated')
+  AND s.tenant = c.tenant AND s.channel = c.channel AND s.address = c.address
+  AND s.reason = c.reason AND s.scope = c.scope;
+
 -- name: insert_new
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
-                          source_platform, detail, created_run_id, last_run_id, updated_at, time_known)
--- Keys not in the store yet (created); the statement's row count is the number added.
+                          source_platform, detail, created_run_id, last_run_id, updated_at, time_known,
+                          created_sha256, created_first_line, created_row_count)
+-- Keys not in the store yet (created); the statement's row count is the number added. A key seen
+-- in one file carries its creating run's lineage on the row (006): no lineage rows on a first load.
 SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
-       t.source_platform, t.detail, %(run_id)s, %(run_id)s, %(now)s, t.time_known
+       t.source_platform, t.detail, %(run_id)s, %(run_id)s, %(now)s, t.time_known,
+       CASE WHEN t.single_file THEN t.source_sha256 END, CASE WHEN t.single_file THEN t.first_line END,
+       CASE WHEN t.single_file THEN t.row_count END
 FROM stage_suppressions t
 WHERE NOT EXISTS (
-    SELECT 1 FROM suppressions s
-    WHERE s.tenant = t.tenant AND s.channel = t.channel AND s.address = t.address
-      AND s.reason = t.reason AND s.scope = t.scope)
+    SELECT 1 FROM stage_known s
+    WHERE s.channel = t.channel AND s.address = t.address AND s.reason = t.reason AND s.scope = t.scope)
 -- In (nearly) index order, so a big load appends to the btree. A run has one tenant, and the
 -- address leads: a sort led by constant columns cannot use abbreviated keys and takes twice as long.
 ORDER BY t.address, t.channel, t.reason, t.scope;
-
--- name: insert_lineage
--- Every run that asserts a key is its lineage (SPEC 2.3), whether or not it changed the row: a
--- rollback of another run then leaves what this one still asserts. One row per (key, source
--- file, run): a key seen in one file only carries its lineage in the staged suppressions
--- (`single_file`); stage_lineage holds the keys seen in several files.
-INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
-                                 first_line, row_count, first_seen_at, last_seen_at, time_known)
-SELECT l.tenant, l.channel, l.address, l.reason, l.scope, %(run_id)s, l.source_sha256,
-       l.first_line, l.row_count, l.first_seen_at, l.last_seen_at, l.time_known
-FROM (SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at,
-             last_seen_at, time_known
-      FROM stage_suppressions WHERE single_file
-      UNION ALL
-      SELECT tenant, channel, address, reason, scope, source_sha256, first_line, row_count, first_seen_at,
-             last_seen_at, time_known
-      FROM stage_lineage) l
-ORDER BY l.address, l.channel, l.reason, l.scope, l.source_sha256;  -- as insert_new
 
 -- name: insert_evidence
 -- An event with a time that an earlier run also brought (overlapping nightly windows) is kept once

@@ -1,10 +1,11 @@
 """One suppressions import run, end to end: plan the files (read, detect), normalize them in
-batches, stage (dedupe, count), validate, load.
+batches, stage (dedupe, count), load and validate in one transaction.
 
 The CLI, the DAGs, the sync and the tests all call `ingest()`. Each file is streamed in batches
 through its adapter and the normalizer into Parquet parts (`pipelines.run.read`); an in-memory
-DuckDB then dedupes them and counts (`pipelines.run.stage`); GX audits a sample; the store merges
-the staged result in one transaction. The run returns its summary; its callers write the report.
+DuckDB then dedupes them and counts (`pipelines.run.stage`); the store merges the staged result in
+one transaction, and GX audits a sample of it before that transaction commits (a refusal rolls it
+back). The run returns its summary; its callers write the report.
 """
 from __future__ import annotations
 
@@ -318,17 +319,27 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
                 f"{rows_rejected} of {rows_read} rows rejected ({rate:.1%}), over the limit of "
                 f"{req.max_reject_rate:.1%}; nothing loaded. See `suppress rejects {run_id}`"
             )
-        if progress:
-            progress("validating", done)
-        validation = _validate(facts["validation_sample"], facts["suppressions_in_run"], facts["rejects"])
-        if not validation["success"]:
-            failed = "; ".join(
-                f"{r['expectation']}({r['column']})" for s in validation["suites"] for r in s["results"]
-                if not r["success"] and r["severity"] == "critical"
-            )
-            raise DataRefused(f"validation failed: {failed}; nothing loaded")
+
+        def audit() -> dict:
+            """GX's verdict on the staged run, asked inside the load's transaction just before its
+            COMMIT: the merge (DuckDB/PostgreSQL, no GIL) runs while GX still imports (seconds);
+            a failed audit rolls the merge back, and nothing is loaded."""
+            nonlocal validation
+            if progress:
+                progress("validating", done)
+            validation = _validate(facts["validation_sample"], facts["suppressions_in_run"], facts["rejects"])
+            if not validation["success"]:
+                failed = "; ".join(
+                    f"{r['expectation']}({r['column']})" for s in validation["suites"] for r in s["results"]
+                    if not r["success"] and r["severity"] == "critical"
+                )
+                raise DataRefused(f"validation failed: {failed}; nothing loaded")
+            if progress:
+                progress("loading", done)
+            return validation
+
         if req.dry_run:
-            counts = store.load_run(run_id, stage, files, summary, validation, dry_run=True)
+            counts = store.load_run(run_id, stage, files, summary, audit, dry_run=True)
             summary.update(**counts.summary(), status="succeeded",
                            message="dry run: nothing was loaded; the counts say what a real run would change")
             store.finish_run(run_id, "succeeded", summary, validation, None, files, stage)
@@ -336,7 +347,7 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
         if progress:
             progress("loading", done)
         summary["status"] = "succeeded"
-        counts = store.load_run(run_id, stage, files, summary, validation, watermarks=req.watermarks)
+        counts = store.load_run(run_id, stage, files, summary, audit, watermarks=req.watermarks)
         summary.update(counts.summary())
         return summary
     except BaseException as exc:

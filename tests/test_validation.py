@@ -55,6 +55,11 @@ def test_ingest_stores_the_validation_with_the_run(cli):
 
 
 def test_failed_critical_expectation_refuses_the_run(cli, tmp_path, monkeypatch):
+    # The audit runs inside the load's transaction, after the merge: a refusal must undo all of it.
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text("address,event,occurred_at\nkept@example.com,manual,2024-01-01T00:00:00Z\n")
+    assert cli("ingest", "--tenant", "acme", earlier).code == 0
+    before = cli("export", "--tenant", "acme").stdout
     suite = json.loads((ROOT / "expectations" / "canonical_suppression.json").read_text())
     for e in suite["expectations"]:
         if e["type"] == "expect_column_values_to_be_in_set" and e["kwargs"]["column"] == "reason":
@@ -66,7 +71,12 @@ def test_failed_critical_expectation_refuses_the_run(cli, tmp_path, monkeypatch)
     assert result.code == 3
     assert "validation failed: expect_column_values_to_be_in_set(reason)" in result.stderr
     assert result.json()["status"] == "failed"
-    assert cli("export", "--tenant", "acme").stdout.strip().count("\n") == 0  # header only
+    assert cli("export", "--tenant", "acme").stdout == before  # the store exactly as it was
+    from pipelines.store import open_store
+
+    with open_store(str(cli.store)) as st:
+        failed = st.run(result.json()["run_id"])
+    assert failed["status"] == "failed" and not failed["validation"]["success"]  # the audit is kept
 
 
 def test_quarantine_suite_knows_every_error_code():

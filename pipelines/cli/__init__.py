@@ -4,11 +4,11 @@
 rejects, rollback, formats, detect), `lookups` (check, export, audience), `contacts` (the contacts
 group, resubscribe, unblock), `admin` (settings, lists, maintenance), `stores` (migrate-store),
 `sync` (sync, report); `options` the options they share, `output` how they print; `entry` the entry
-point `main()`, and `checks` the `check` command, with its fast lane around Typer.
+point `main()` (`console()` for the process), and `checks` the `check` command, with its fast lane around Typer.
 """
-from pipelines.cli.entry import main
+from pipelines.cli.entry import console, main
 
-__all__ = ["app", "main"]
+__all__ = ["app", "console", "main"]
 
 
 def __getattr__(name: str):

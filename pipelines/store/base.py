@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -230,12 +230,15 @@ class Store(Enforcement, ABC):
                 suppressions_updated=summary.get("suppressions_updated", 0), summary=self._json(summary),
                 validation=self._json(validation))
 
-    def load_run(self, run_id: str, stage: Stage, files: list[dict], summary: dict, validation: dict,
-                 dry_run: bool = False, watermarks: dict[str, str] | None = None) -> LoadCounts:
+    def load_run(self, run_id: str, stage: Stage, files: list[dict], summary: dict,
+                 validation: dict | Callable[[], dict], dry_run: bool = False,
+                 watermarks: dict[str, str] | None = None) -> LoadCounts:
         """Merge a staged run and mark it succeeded, all in one transaction (rolled back if dry_run).
 
-        `watermarks` ({sync source: watermark}, nightly sync only) are saved in that transaction,
-        just before the run is marked succeeded: they move only if the load commits.
+        `validation` is the run's audit, or a function that audits it, called after the merge and
+        before the COMMIT (whatever it raises rolls the merge back). `watermarks` ({sync source:
+        watermark}, nightly sync only) are saved in that transaction, just before the run is
+        marked succeeded: they move only if the load commits.
         """
         now = utcnow()
         tenant = summary["tenant"]
@@ -244,6 +247,8 @@ class Store(Enforcement, ABC):
         try:
             with self._load_scope(stage), self._txn(tenant):
                 counts = self._merge(run_id, stage, files, p)
+                if callable(validation):
+                    validation = validation()
                 if dry_run:
                     raise _DryRun
                 if watermarks:

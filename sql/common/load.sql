@@ -146,7 +146,7 @@ WHERE s.tenant = $tenant AND s.channel = 'email' AND s.reason = 'hard_bounce' AN
   AND s.address IN (SELECT address FROM soft_bounce_blocks);
 
 -- name: clear_soft_bounce_lineage
-UPDATE suppressions s SET created_sha256 = NULL, created_first_line = NULL, created_row_count = NULL
+UPDATE suppressions s SET created_sha256 = NULL  -- the marker (as clear_known_lineage)
 WHERE s.tenant = $tenant AND s.channel = 'email' AND s.reason = 'hard_bounce' AND s.scope = 'all'
   AND s.created_sha256 IS NOT NULL AND s.created_run_id <> $run_id
   AND s.address IN (SELECT address FROM soft_bounce_blocks);

@@ -58,7 +58,9 @@ WHERE s.tenant = $tenant
               WHERE t.channel = s.channel AND t.address = s.address AND t.reason = s.reason AND t.scope = s.scope);
 
 -- name: clear_known_lineage
-UPDATE suppressions SET created_sha256 = NULL, created_first_line = NULL, created_row_count = NULL
+-- Only the marker: the line and count beside it mean nothing without it, and every column an
+-- UPDATE touches is rewritten in each row group at the next checkpoint.
+UPDATE suppressions SET created_sha256 = NULL
 WHERE rowid IN (SELECT rid FROM stage_known WHERE created_sha256 IS NOT NULL);
 
 -- name: strengthen

@@ -74,7 +74,7 @@ WHERE s.tenant = %(tenant)s
               WHERE t.channel = s.channel AND t.address = s.address AND t.reason = s.reason AND t.scope = s.scope);
 
 -- name: clear_known_lineage
-UPDATE suppressions s SET created_sha256 = NULL, created_first_line = NULL, created_row_count = NULL
+UPDATE suppressions s SET created_sha256 = NULL  -- the marker; the line and count mean nothing without it
 FROM stage_known k
 WHERE k.created_sha256 IS NOT NULL AND s.tenant = k.tenant AND s.channel = k.channel
   AND s.address = k.address AND s.reason = k.reason AND s.scope = k.scope;

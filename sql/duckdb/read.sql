@@ -13,6 +13,19 @@ WHERE address IN ($a0, $a1, $a2, $a3, $a4, $a5, $a6, $a7,
                   $a24, $a25, $a26, $a27, $a28, $a29, $a30, $a31)
   AND tenant = $tenant AND lifted_at IS NULL;
 
+-- name: check_point_2
+-- check_point for one input (its address and its token): every place in the list costs (2 places:
+-- 1.1 ms at 10M rows, 32 places: 2.6 ms).
+SELECT channel, address, reason, scope
+FROM suppressions
+WHERE address IN ($a0, $a1) AND tenant = $tenant AND lifted_at IS NULL;
+
+-- name: check_point_8
+-- check_point for up to four inputs.
+SELECT channel, address, reason, scope
+FROM suppressions
+WHERE address IN ($a0, $a1, $a2, $a3, $a4, $a5, $a6, $a7) AND tenant = $tenant AND lifted_at IS NULL;
+
 -- name: check_keyed
 -- The same where the tenant has erased addresses: an erased one matches by its token.
 SELECT i.idx, s.reason, s.scope

@@ -247,3 +247,29 @@ def test_key_seen_in_several_files_keeps_lineage_per_file(cli, tmp_path):
             "JOIN run_files r ON r.run_id = l.run_id AND r.sha256 = l.source_sha256 "
             "JOIN suppressions s ON s.address = l.address ORDER BY 1, 2").fetchall()
     assert lineage == [("x@example.com", str(a), 2, 2), ("x@example.com", str(b), 2, 1), ("y@example.com", str(b), 3, 1)]
+
+
+def test_the_key_aggregate_in_slices_gives_the_same_store(tmp_path, monkeypatch):
+    """Staging aggregates big runs in slices of the addresses (run/stage.py key_slices): every
+    slicing must give the same suppressions, lineage and counts as one aggregate."""
+    from pipelines.run import stage
+    from tests.conftest import run_cli
+
+    rows = [f"{'U' if i % 3 == 0 else 'u'}ser{i % 40}@example.com,{'hard_bounce' if i % 3 else 'spam_complaint'},"
+            f"2024-0{1 + i % 9}-0{1 + i % 7}T00:00:00Z" for i in range(200)]
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("address,event,occurred_at\n" + "\n".join(rows[:120]) + "\n")
+    b.write_text("address,event,occurred_at\n" + "\n".join(rows[80:]) + "\n")  # 40 rows in both files
+    results = []
+    for per_slice in (10**9, 50, 7, 1):  # 1 slice, 4, 32, 64 (the most there are)
+        monkeypatch.setattr(stage, "ROWS_PER_SLICE", per_slice)
+        store = tmp_path / f"store-{per_slice}.duckdb"
+        summary = run_cli("ingest", "--tenant", "acme", "--json", "--store", store, a, b).json()
+        export = run_cli("export", "--tenant", "acme", "--store", store).stdout
+        results.append((summary["suppressions_in_run"], summary["duplicates_collapsed"], summary["by_reason"],
+                        [r for r in csv.DictReader(io.StringIO(export))]))
+    assert results[0][0] == 80  # 40 addresses, each with both reasons (40 = 1 mod 3)
+    for other in results[1:]:
+        assert [x for x in other[:3]] == [x for x in results[0][:3]]
+        assert [{k: v for k, v in r.items() if k not in ("created_run_id", "last_run_id")} for r in other[3]] == [
+            {k: v for k, v in r.items() if k not in ("created_run_id", "last_run_id")} for r in results[0][3]]

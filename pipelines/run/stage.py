@@ -16,6 +16,8 @@ VALIDATION_SAMPLE = 200_000
 # Up to this many distinct `detail` texts, staging carries them as an enum (sql/duckdb/stage.sql).
 DETAIL_ENUM_MAX = 65_536
 STAGING_MEMORY = "1500MB"
+ROWS_PER_SLICE = 1_250_000  # the key aggregate's input rows per slice of the addresses (stage.sql)
+MAX_SLICES = 64
 EXAMPLES_PER_ERROR = 5
 
 
@@ -45,6 +47,15 @@ def splice_paths(text: str, **paths: Path | list[Path]) -> str:
     return text
 
 
+def key_slices(rows: int) -> int:
+    """In how many slices of the addresses the key aggregate runs: a power of two, about
+    ROWS_PER_SLICE input rows each (one slice's hash table fits STAGING_MEMORY)."""
+    slices = 1
+    while slices * ROWS_PER_SLICE < rows and slices < MAX_SLICES:
+        slices *= 2
+    return slices
+
+
 def stage_suppressions(parts: list[Path], files: pl.DataFrame, tenant: str, workdir: Path, now) -> tuple[Stage, dict]:
     """Dedupe and count the normalized parts of a suppressions import. `files` has one row per
     input file (file_idx, source_file, source_sha256, sha_rank, source_platform, source_kind,
@@ -63,7 +74,10 @@ def stage_suppressions(parts: list[Path], files: pl.DataFrame, tenant: str, work
         details = con.execute(q["distinct_details"]).fetchall()[0][0]
         con.execute(q["detail_enum" if 0 < details <= DETAIL_ENUM_MAX else "detail_text"])
         params = {"tenant": tenant, "load_time": now}
-        con.execute(sql("suppressions", out=stage.suppressions), params)
+        slices = key_slices(con.execute(q["row_count"]).fetchall()[0][0])
+        keys = " UNION ALL ".join(
+            "(" + q["key_aggregate"].replace(":of", str(slices)).replace(":slice", str(i)) + ")" for i in range(slices))
+        con.execute(sql("suppressions", out=stage.suppressions).replace(":keys", keys), params)
         staged, suppression_rows, multi, time_unknown = con.execute(
             sql("suppression_counts", suppressions=stage.suppressions)).fetchall()[0]
         if multi:

@@ -103,9 +103,3 @@ def _normalize_full(values: pl.Series, out_col: str, err_col: str) -> pl.DataFra
         pl.when(error.is_null()).then(address).otherwise(None).alias(out_col),
         error.alias(err_col),
     )
-
-
-def normalize_email_values(values: list[str]) -> list[str | None]:
-    """Convenience for small inputs (CLI arguments): normalized address or None per value."""
-    frame = normalize_emails(pl.DataFrame({"v": values}, schema={"v": pl.String}), "v", "a", "e")
-    return frame["a"].to_list()

@@ -26,10 +26,10 @@ SELECT approx_count_distinct(detail) FROM rows;
 -- their hash; the run splices the slices in, joined by UNION ALL, so key_aggregate holds no
 -- comment and the placeholders appear nowhere else): a slice's hash table fits in memory where
 -- the whole run's spills (10M rows in 8 slices: 20 -> 15 s of CPU, peak 1.5 -> 0.9 GB, the same
--- rows). An unknown time never widens a span: the load time stands in only
--- where no row had a time. Each row carries the key's lineage too: for a key seen in one file only
--- (`single_file`, nearly all) the store takes its lineage from here, so the lineage file holds
--- only the keys seen in several files.
+-- rows). An unknown time never widens a span: the load time stands in only where no row had a
+-- time. Each row carries the key's lineage too: for a key seen in one file only (`single_file`,
+-- nearly all) the store takes its lineage from here, so the lineage file holds only the keys seen
+-- in several files.
 COPY (
     SELECT $tenant AS tenant, k.channel, k.address, k.reason, k.scope,
            coalesce(k.first_at, $load_time) AS first_seen_at,

@@ -31,7 +31,7 @@ from pipelines.run.stage import VALIDATION_SAMPLE, stage_suppressions
 from pipelines.settings import DEFAULT_MAX_REJECT_RATE, Settings
 from pipelines.store import Store, open_store
 from pipelines.store.clock import new_run_id, utcnow
-from pipelines.validate import preload, validate_suites
+from pipelines.validate import Pending, preload, submit
 
 # progress(what, rows read so far, done_bytes=bytes read so far, total_bytes=all input bytes or None)
 Progress = Callable[..., None]
@@ -229,6 +229,7 @@ def ingest(req: IngestRequest, store: Store | str | None = None, progress: Progr
     (a recorded run's summary goes with it as `exc.summary`). Writes no report: its callers (the
     CLI, the DAG, the sync) do, with `pipelines.report.with_report`."""
     req.check()
+    preload()  # GX's process starts importing it now (seconds); a run that validates nothing ends it
     own_store = not isinstance(store, Store)
     st = open_store(store) if own_store else store
     try:
@@ -271,9 +272,6 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
             store.save_watermarks(req.tenant, req.watermarks, run_id)
         return summary
 
-    # GX imports in the background while the files are normalized (mostly Polars, GIL released);
-    # any earlier it would fight the hashing of the inputs for the GIL, and a skipped run needs none.
-    preload()
     stage = None
     validation = None
     try:
@@ -320,14 +318,17 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
                 f"{req.max_reject_rate:.1%}; nothing loaded. See `suppress rejects {run_id}`"
             )
 
+        pending = _validate(facts["validation_sample"], facts["suppressions_in_run"], facts["rejects"])
+
         def audit() -> dict:
-            """GX's verdict on the staged run, asked inside the load's transaction just before its
-            COMMIT: the merge (DuckDB/PostgreSQL, no GIL) runs while GX still imports (seconds);
-            a failed audit rolls the merge back, and nothing is loaded."""
+            """GX's verdict on the staged run, awaited inside the load's transaction just before
+            its COMMIT: GX validates in its own process while the store merges; a failed audit
+            rolls the merge back, and nothing is loaded."""
             nonlocal validation
             if progress:
                 progress("validating", done)
-            validation = _validate(facts["validation_sample"], facts["suppressions_in_run"], facts["rejects"])
+            results = pending.result()
+            validation = {"success": all(r.success for r in results), "suites": [r.to_dict() for r in results]}
             if not validation["success"]:
                 failed = "; ".join(
                     f"{r['expectation']}({r['column']})" for s in validation["suites"] for r in s["results"]
@@ -363,9 +364,8 @@ def _empty_part(req: IngestRequest, workdir: Path, now) -> Path:
     return part
 
 
-def _validate(sample: pl.DataFrame, total: int, rejects: pl.DataFrame) -> dict:
+def _validate(sample: pl.DataFrame, total: int, rejects: pl.DataFrame) -> Pending:
     batches = [(sample, "canonical_suppression", total)]
     if rejects.height:
         batches.append((rejects.head(VALIDATION_SAMPLE), "quarantine_record", rejects.height))
-    results = validate_suites(batches)  # one GX context for both suites
-    return {"success": all(r.success for r in results), "suites": [r.to_dict() for r in results]}
+    return submit(batches)  # one GX context for both suites

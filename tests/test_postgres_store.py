@@ -284,3 +284,24 @@ def test_a_contact_written_during_a_load_is_blocked_by_it(pg_database, mon, tmp_
     summary = finish(load)
     assert summary["contacts_blocked"] == 1
     assert mon.execute("SELECT email_status FROM contacts WHERE contact_id = 'carol'").fetchone() == ("suppressed",)
+
+
+def test_a_strengthened_key_is_one_hot_update(pg_database, mon, tmp_path):
+    # A night re-asserting keys with newer bounces rewrites each of their rows once (strengthen
+    # clears the creator's marker too), in place on its page (fillfactor, sql/postgres/007): no
+    # new key-index entries.
+    first, night = tmp_path / "first.csv", tmp_path / "night.csv"
+    first.write_text("address,event,occurred_at\n"
+                     + "".join(f"user{i}@example.com,hard_bounce,2024-01-01T00:00:00Z\n" for i in range(2000)))
+    night.write_text("address,event,occurred_at\n"
+                     + "".join(f"user{i}@example.com,hard_bounce,2024-06-01T00:00:00Z\n" for i in range(0, 2000, 20)))
+    assert finish(suppress(pg_database, "ingest", "--tenant", "acme", "--json", first))["suppressions_added"] == 2000
+    assert finish(suppress(pg_database, "ingest", "--tenant", "acme", "--json", night))["suppressions_updated"] == 100
+
+    def stats():
+        mon.execute("SELECT pg_stat_clear_snapshot()")
+        return mon.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                           "WHERE relname = 'suppressions'").fetchone()
+
+    updated, hot = wait_for("the runs' table statistics", lambda: stats()[0] and stats())
+    assert updated == 100 and hot >= 95, (updated, hot)

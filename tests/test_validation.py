@@ -85,3 +85,70 @@ def test_quarantine_suite_knows_every_error_code():
     suite = json.loads((ROOT / "expectations" / "quarantine_record.json").read_text())
     (in_set,) = [e for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_in_set"]
     assert sorted(in_set["kwargs"]["value_set"]) == sorted(ERROR_CODES)
+
+
+# -- GX in a process of its own -------------------------------------------------------------------
+
+def _failing_batches() -> list:
+    return [(canonical(reason="bounced"), "canonical_suppression", 10),
+            (canonical(address="a@example.com"), "canonical_suppression", None)]
+
+
+def _failed(outcomes) -> list[set]:
+    return [{(f.expectation, f.column) for f in o.critical_failures} for o in outcomes]
+
+
+EXPECTED_FAILURES = [{("expect_column_values_to_be_in_set", "reason")},
+                     {("expect_compound_columns_to_be_unique", "tenant,channel,address,reason,scope")}]
+
+
+def test_the_gx_process_gives_what_this_process_gives():
+    validate_module.preload()
+    worker = validate_module._worker
+    pending = validate_module.submit(_failing_batches())
+    assert pending.number is not None  # asked of the other process, not here
+    outcomes = pending.result()
+    assert worker.proc.poll() is None and worker.proc.pid != __import__("os").getpid()
+    assert _failed(outcomes) == EXPECTED_FAILURES
+    assert [(o.rows_validated, o.rows_total) for o in outcomes] == [(2, 10), (2, 2)]
+    here = validate_module.validate_suites(_failing_batches())
+    assert [o.to_dict() for o in outcomes] == [o.to_dict() for o in here]
+
+
+def test_a_dead_gx_process_means_validating_here(caplog):
+    validate_module.preload()
+    validate_module._worker.proc.kill()
+    validate_module._worker.proc.wait()
+    outcomes = validate_module.submit(_failing_batches()).result()
+    assert _failed(outcomes) == EXPECTED_FAILURES
+    assert "GX runs in this process" in caplog.text
+    validate_module.preload()  # a new process replaces the dead one
+    assert validate_module._worker.proc.poll() is None
+    assert validate_module.submit(_failing_batches()).number is not None
+
+
+def test_an_abandoned_request_does_not_answer_the_next():
+    validate_module.preload()
+    validate_module.submit(_failing_batches())  # a run that failed before its audit
+    clean = validate_module.submit([(canonical(), "canonical_suppression", None)]).result()
+    assert len(clean) == 1 and clean[0].success and clean[0].rows_validated == 2
+
+
+def test_closing_ends_the_gx_process_even_mid_import():
+    validate_module._close_worker()
+    validate_module.preload()
+    proc = validate_module._worker.proc
+    validate_module._close_worker()  # at once: it is still importing GX
+    assert proc.poll() is not None
+    assert validate_module._worker is None
+
+
+def test_a_pipelines_package_in_the_working_directory_is_not_the_gx_process(tmp_path, monkeypatch, caplog):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "__init__.py").write_text("")
+    (tmp_path / "pipelines" / "validate.py").write_text("raise SystemExit(0)\n")
+    monkeypatch.chdir(tmp_path)
+    validate_module._close_worker()
+    validate_module.preload()
+    assert _failed(validate_module.submit(_failing_batches()).result()) == EXPECTED_FAILURES
+    assert "GX runs in this process" not in caplog.text

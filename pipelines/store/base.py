@@ -74,6 +74,8 @@ class Store(Enforcement, ABC):
     dialect: str
     url: str
     key: bytes | None
+    # The statements that widen the keys a run strengthens (DuckDB: one per column that changes)
+    strengthen_steps: tuple[str, ...] = ("strengthen",)
 
     # -- what a backend supplies ---------------------------------------------------------------
     @abstractmethod
@@ -273,7 +275,8 @@ class Store(Enforcement, ABC):
             self._x("insert_known_lineage", **p)
         if self._has_contacts(tenant):
             self._x("created_changes", **p)
-        for name in ("strengthen", "insert_lineage", "insert_events", "insert_evidence", "soft_bounce_blocks"):
+        for name in (*self.strengthen_steps, "insert_lineage", "insert_events", "insert_evidence",
+                     "soft_bounce_blocks"):
             self._x(name, **p)
         at_threshold, blocked = self._one("soft_bounce_block_counts")
         if at_threshold:

@@ -61,6 +61,7 @@ def _rollback(con) -> None:
 
 class DuckDBStore(Store):
     dialect = DIALECT
+    strengthen_steps = ("strengthen", "strengthen_first_seen", "strengthen_time_known", "strengthen_lifted")
 
     def __init__(self, path: str | Path, read_only: bool = False, create: bool = True):
         from pipelines.store import missing_store

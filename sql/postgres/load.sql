@@ -74,10 +74,15 @@ WHERE s.tenant = %(tenant)s
               WHERE t.channel = s.channel AND t.address = s.address AND t.reason = s.reason AND t.scope = s.scope);
 
 -- name: clear_known_lineage
-UPDATE suppressions s SET created_sha256 = NULL  -- the marker; the line and count mean nothing without it
+-- The marker; the line and count mean nothing without it. Not on the keys `strengthen` rewrites
+-- anyway: it clears theirs, and each UPDATE of a row is a new version of it and of its index
+-- entries (a night re-asserting 50k keys of 10M: 4 s less).
+UPDATE suppressions s SET created_sha256 = NULL
 FROM stage_known k
 WHERE k.created_sha256 IS NOT NULL AND s.tenant = k.tenant AND s.channel = k.channel
-  AND s.address = k.address AND s.reason = k.reason AND s.scope = k.scope;
+  AND s.address = k.address AND s.reason = k.reason AND s.scope = k.scope
+  AND NOT EXISTS (SELECT 1 FROM stage_changes c
+                  WHERE c.channel = k.channel AND c.address = k.address AND c.reason = k.reason AND c.scope = k.scope);
 
 -- name: strengthen
 UPDATE suppressions s
@@ -86,7 +91,8 @@ SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_s
     time_known    = true,
     last_run_id   = %(run_id)s,
     updated_at    = %(now)s,
-    lifted_at     = NULL
+    lifted_at     = NULL,
+    created_sha256 = NULL  -- its creator's lineage is in suppression_sources now (materialize_known_lineage)
 FROM stage_changes c
 WHERE c.action IN ('strengthened', 'reactivated')
   AND s.tenant = c.tenant AND s.channel = c.channel AND s.address = c.address

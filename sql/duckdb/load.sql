@@ -64,10 +64,10 @@ UPDATE suppressions SET created_sha256 = NULL
 WHERE rowid IN (SELECT rid FROM stage_known WHERE created_sha256 IS NOT NULL);
 
 -- name: strengthen
--- One UPDATE per column, each on the rows whose value changes: a DuckDB checkpoint rewrites every
--- updated column of every row group an update touches, and a night's keys touch them all (50k of
--- 10M rows: six columns at once -> the three that change, 0.3 s less COMMIT).
--- strengthen_first_seen and strengthen_time_known read `time_known` as it was: they run before it.
+-- Only the columns that change, each on the rows where it changes (strengthen_first_seen,
+-- _time_known, _lifted): a DuckDB checkpoint rewrites every updated column of every row group an
+-- update touches, and a night's keys touch them all (50k of 10M rows: six columns at once -> the
+-- three that change, 0.3 s less COMMIT). strengthen_time_known runs after the two that read it.
 UPDATE suppressions s
 SET last_seen_at = CASE WHEN s.time_known THEN greatest(s.last_seen_at, c.last_seen_at) ELSE c.last_seen_at END,
     last_run_id  = $run_id,

@@ -229,7 +229,7 @@ def ingest(req: IngestRequest, store: Store | str | None = None, progress: Progr
     (a recorded run's summary goes with it as `exc.summary`). Writes no report: its callers (the
     CLI, the DAG, the sync) do, with `pipelines.report.with_report`."""
     req.check()
-    preload()  # GX's process starts importing it now (seconds); a run that validates nothing ends it
+    preload()  # GX's process starts importing it now (seconds); later runs of this process reuse it
     own_store = not isinstance(store, Store)
     st = open_store(store) if own_store else store
     try:

@@ -136,7 +136,7 @@ class _Worker:
         # This very package first: `-m pipelines.validate` would take a `pipelines` in the cwd
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        code = f"import sys; sys.path[0] = {root!r}; from pipelines.validate import _serve; _serve()"
+        code = f"import sys; sys.path[0] = {root!r}; from pipelines.validate import _serve; _serve({str(self.dir)!r})"
         self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, env=env)
         self.owner = os.getpid()  # a forked child (an executor's) must start its own, not share these pipes
@@ -169,8 +169,6 @@ class _Worker:
                     raise WorkerGone(self._why(None))
                 reply = json.loads(line)
                 self.replies[reply["id"]] = reply
-                for path in self.dir.glob(f"r{reply['id']}_b*.parquet"):
-                    path.unlink()
             reply = self.replies.pop(number)
         if "error" in reply:
             raise WorkerGone(reply["error"])
@@ -275,25 +273,34 @@ class _LazyFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-def _serve() -> None:
-    """The GX process: import GX, then answer requests until stdin closes."""
+def _serve(workdir: str) -> None:
+    """The GX process: import GX, then answer requests until stdin closes. A request's files are
+    deleted once read (they hold addresses), and the folder when stdin closes: the run's process
+    may have been killed without cleaning up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it closes stdin
     sys.meta_path.insert(0, _LazyFinder())
-    _run_suites([], {})
+    _run_suites([], {})  # the import and a first context, before the run asks
     import polars as pl
-  # the import and a first context, before the run asks
+
     out = sys.stdout
     sys.stdout = sys.stderr  # whatever GX prints must not corrupt the replies
-    for line in sys.stdin.buffer:
-        request = json.loads(line)
-        try:
-            batches = [(pl.read_parquet(path), name, total) for path, name, total in request["batches"]]
-            reply = {"id": request["id"],
-                     "outcomes": [o.to_dict() for o in _run_suites(batches, request["suites"])]}
-        except Exception as exc:  # noqa: BLE001 - reported to the run, which validates itself
-            reply = {"id": request["id"], "error": f"{type(exc).__name__}: {exc}"}
-        out.write(json.dumps(reply, default=str) + "\n")
-        out.flush()
+    try:
+        for line in sys.stdin.buffer:
+            request = json.loads(line)
+            try:
+                batches = [(pl.read_parquet(path), name, total) for path, name, total in request["batches"]]
+                for path, _, _ in request["batches"]:
+                    os.unlink(path)
+                reply = {"id": request["id"],
+                         "outcomes": [o.to_dict() for o in _run_suites(batches, request["suites"])]}
+            except Exception as exc:  # noqa: BLE001 - reported to the run, which validates itself
+                reply = {"id": request["id"], "error": f"{type(exc).__name__}: {exc}"}
+            out.write(json.dumps(reply, default=str) + "\n")
+            out.flush()
+    except BrokenPipeError:
+        pass  # the run's process is gone
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _outcome(result, suite_name: str, rows: int, total: int) -> SuiteOutcome:

@@ -152,3 +152,17 @@ def test_a_pipelines_package_in_the_working_directory_is_not_the_gx_process(tmp_
     validate_module.preload()
     assert _failed(validate_module.submit(_failing_batches()).result()) == EXPECTED_FAILURES
     assert "GX runs in this process" not in caplog.text
+
+
+def test_the_gx_process_keeps_no_addresses_on_disk():
+    # A run's sample (addresses) is on disk only until the GX process has read it; its folder
+    # goes when the run's process does, even one killed without cleaning up.
+    validate_module._close_worker()
+    validate_module.preload()
+    worker = validate_module._worker
+    validate_module.submit(_failing_batches()).result()
+    assert not list(worker.dir.glob("*.parquet"))
+    worker.proc.stdin.close()  # what a killed parent leaves: stdin at its end
+    worker.proc.wait(timeout=60)
+    assert not worker.dir.exists()
+    validate_module._close_worker()

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,72 +123,123 @@ def _run_suites(batches: list[tuple[pl.DataFrame, str, int | None]], specs: dict
 
 
 class WorkerGone(RuntimeError):
-    """The GX process did not answer (it could not start, died, or failed on a request)."""
+    """The GX process did not answer (it could not start, died, failed or took too long)."""
+
+
+REPLY_TIMEOUT = 300.0  # seconds from a request to its answer (GX takes seconds); then validate here
+# Not for the GX process: secrets it has no use for
+_PRIVATE_ENV = ("SUPPRESSION_", "AIRFLOW_CONN_", "AIRFLOW_VAR_")
 
 
 class _Worker:
     """One GX process, reused by every run of this process. It reads one request per line on
     stdin (the suites and the Parquet files of their batches) and answers each, by its number, on
-    stdout; it ends when stdin closes, so it never outlives this process."""
+    stdout; it ends when stdin closes, so it never outlives this process. A thread here reads
+    every answer as it comes, so neither side can block the other on a full pipe, and answers
+    nobody waits for any more (a run that failed before its audit) are dropped."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="suppress-gx-"))
-        self.stderr = (self.dir / "stderr.txt").open("w+b")
-        # This very package first: `-m pipelines.validate` would take a `pipelines` in the cwd
-        root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        code = f"import sys; sys.path[0] = {root!r}; from pipelines.validate import _serve; _serve({str(self.dir)!r})"
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env)
-        self.owner = os.getpid()  # a forked child (an executor's) must start its own, not share these pipes
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
+        self.write_lock = threading.Lock()
         self.sent = 0
-        self.replies: dict[int, dict] = {}  # answers read while waiting for another (an abandoned run's)
+        self.waiting: set[int] = set()
+        self.replies: dict[int, dict] = {}
+        self.gone: str | None = None
+        try:
+            self.stderr = (self.dir / "stderr.txt").open("w+b")
+            # -P and this package first: a `pipelines` (or a `polars`...) in the cwd is not ours
+            root = str(Path(__file__).resolve().parent.parent)
+            env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV)}
+            env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+            code = (f"import sys; sys.path.insert(0, {root!r}); "
+                    f"from pipelines.validate import _serve; _serve({str(self.dir)!r})")
+            self.proc = subprocess.Popen([sys.executable, "-P", "-c", code], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self.stderr, env=env)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        threading.Thread(target=self._read, name="gx-replies", daemon=True).start()
+
+    def _read(self) -> None:
+        why = None
+        try:
+            for line in self.proc.stdout:
+                reply = json.loads(line)  # a cut line (killed mid-write) raises: the process is gone
+                with self.lock:
+                    if reply["id"] in self.waiting:
+                        self.replies[reply["id"]] = reply
+                        self.lock.notify_all()
+        except Exception as exc:  # noqa: BLE001 - any garbled answer retires the process
+            why = f"{type(exc).__name__}: {exc}"
+        with self.lock:
+            self.gone = why or self._why()
+            self.lock.notify_all()
 
     def send(self, batches: list[tuple[pl.DataFrame, str, int | None]]) -> int:
         with self.lock:
+            if self.gone:
+                raise WorkerGone(self.gone)
             self.sent += 1
             number = self.sent
+            self.waiting.add(number)
+        try:
             files = []
             for n, (frame, name, total) in enumerate(batches):
                 path = self.dir / f"r{number}_b{n}.parquet"
                 frame.write_parquet(path)
                 files.append([str(path), name, total])
             request = {"id": number, "batches": files, "suites": _suite_specs([name for _, name, _ in batches])}
-            try:
+            with self.write_lock:  # not self.lock: the reader thread must never wait for a writer
                 self.proc.stdin.write(json.dumps(request).encode() + b"\n")
                 self.proc.stdin.flush()
-            except OSError as exc:
-                raise WorkerGone(self._why(exc)) from exc
-            return number
+        except BaseException:
+            self.forget(number)
+            raise
+        return number
 
-    def receive(self, number: int) -> list[SuiteOutcome]:
+    def receive(self, number: int, timeout: float) -> list[SuiteOutcome]:
         with self.lock:
-            while number not in self.replies:
-                line = self.proc.stdout.readline()
-                if not line:
-                    raise WorkerGone(self._why(None))
-                reply = json.loads(line)
-                self.replies[reply["id"]] = reply
-            reply = self.replies.pop(number)
+            self.lock.wait_for(lambda: number in self.replies or self.gone, timeout)
+            reply = self.replies.pop(number, None)
+            self.waiting.discard(number)
+            if reply is None:
+                raise WorkerGone(self.gone or f"no answer in {timeout:.0f} s")
         if "error" in reply:
             raise WorkerGone(reply["error"])
         return [SuiteOutcome(**{**o, "results": [ExpectationOutcome(**r) for r in o["results"]]})
                 for o in reply["outcomes"]]
 
-    def _why(self, exc: OSError | None) -> str:
-        self.stderr.flush()
-        tail = (self.dir / "stderr.txt").read_text(errors="replace").strip().splitlines()[-1:]
-        return f"exit code {self.proc.poll()}" + (f": {tail[0]}" if tail else f" ({exc})" if exc else "")
+    def forget(self, number: int) -> None:
+        with self.lock:
+            self.waiting.discard(number)
+            self.replies.pop(number, None)
+
+    def _why(self) -> str:
+        try:
+            self.proc.wait(timeout=1)  # its stdout just closed: its exit code is moments away
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            with (self.dir / "stderr.txt").open("rb") as err:
+                err.seek(max(0, err.seek(0, 2) - 4096))
+                tail = err.read().decode(errors="replace").strip().splitlines()[-1:]
+        except OSError:
+            tail = []
+        return f"exit code {self.proc.poll()}" + (f": {tail[0]}" if tail else "")
 
     def close(self) -> None:
         """End the process at once, even mid-import (a skipped run asked it nothing)."""
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
         self.proc.terminate()
-        self.proc.wait()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # wedged in C, or stopped
+            self.proc.kill()
+            self.proc.wait()
+        try:  # after the process: closing flushes, which would wait for a reader that is stuck
+            self.proc.stdin.close()
+        except (OSError, ValueError):
+            pass
         self.stderr.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -201,15 +253,13 @@ def preload() -> None:
     started, runs validate in this process."""
     global _worker
     with _worker_lock:
-        if _worker is not None and _worker.owner != os.getpid():
-            _worker = None  # inherited through a fork: the parent's
-        if _worker is not None and _worker.proc.poll() is None:
+        if _worker is not None and _worker.proc.poll() is None and not _worker.gone:
             return
         if _worker is not None:
             _worker.close()
         try:
             _worker = _Worker()
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - validation then runs here
             log.warning("GX runs in this process: its own process did not start (%s)", exc)
             _worker = None
             return
@@ -220,30 +270,57 @@ def preload() -> None:
 def _close_worker() -> None:
     global _worker
     with _worker_lock:
-        if _worker is not None and _worker.owner == os.getpid():
+        if _worker is not None:
             _worker.close()
         _worker = None
 
 
+def _after_fork() -> None:
+    """A forked child (an executor's) starts its own GX process if it validates: the parent's
+    pipes are not its to use, and its copy of them must not keep that process alive."""
+    global _worker, _worker_lock
+    if _worker is not None:
+        for pipe in (_worker.proc.stdin, _worker.proc.stdout):
+            try:
+                pipe.close()
+            except (OSError, ValueError):
+                pass
+    _worker, _worker_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 class Pending:
-    """Suites handed to the GX process; `result()` waits for their outcomes."""
+    """Suites handed to the GX process; `result()` waits for their outcomes. Whatever goes wrong
+    with that process, the suites then run in this process: a run is never left unvalidated."""
 
     def __init__(self, batches: list[tuple[pl.DataFrame, str, int | None]]) -> None:
         self.batches = batches
         self.worker, self.number = _worker, None
-        if self.worker is not None and self.worker.owner == os.getpid():
-            try:
-                self.number = self.worker.send(batches)
-            except WorkerGone as exc:
-                log.warning("GX runs in this process: its own process is gone (%s)", exc)
+        if self.worker is None:
+            return
+        try:
+            self.number = self.worker.send(batches)
+        except Exception as exc:  # noqa: BLE001 - validated here instead
+            log.warning("GX runs in this process: its own process did not take the run (%s)", exc)
+            return
+        weakref.finalize(self, self.worker.forget, self.number)  # a run that never asks for it
 
-    def result(self) -> list[SuiteOutcome]:
+    def result(self, timeout: float = REPLY_TIMEOUT) -> list[SuiteOutcome]:
         if self.number is not None:
             try:
-                return self.worker.receive(self.number)
-            except WorkerGone as exc:
+                return self.worker.receive(self.number, timeout)
+            except Exception as exc:  # noqa: BLE001 - validated here instead
                 log.warning("GX runs in this process: its own process did not answer (%s)", exc)
+                _retire(self.worker)
         return validate_suites(self.batches)
+
+
+def _retire(worker: _Worker) -> None:
+    """A GX process that failed a run is not asked again: the next run starts another."""
+    with worker.lock:
+        worker.gone = worker.gone or "retired"
 
 
 def submit(batches: list[tuple[pl.DataFrame, str, int | None]]) -> Pending:
@@ -276,16 +353,17 @@ class _LazyFinder(importlib.abc.MetaPathFinder):
 
 def _serve(workdir: str) -> None:
     """The GX process: import GX, then answer requests until stdin closes. A request's files are
-    deleted once read (they hold addresses), and the folder when stdin closes: the run's process
-    may have been killed without cleaning up."""
+    deleted once read (they hold addresses), and the folder when stdin closes or the process is
+    terminated (the run's process ended, however it ended)."""
+    out = os.fdopen(os.dup(1), "w")  # the answers; anything else printed to fd 1 goes to stderr
+    os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it closes stdin
-    sys.meta_path.insert(0, _LazyFinder())
-    _run_suites([], {})  # the import and a first context, before the run asks
-    import polars as pl
-
-    out = sys.stdout
-    sys.stdout = sys.stderr  # whatever GX prints must not corrupt the replies
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that `finally` runs
     try:
+        sys.meta_path.insert(0, _LazyFinder())
+        _run_suites([], {})  # the import and a first context, before the run asks
+        import polars as pl
+
         for line in sys.stdin.buffer:
             request = json.loads(line)
             try:

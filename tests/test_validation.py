@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from datetime import UTC, datetime
 
 import polars as pl
@@ -166,3 +169,35 @@ def test_the_gx_process_keeps_no_addresses_on_disk():
     worker.proc.wait(timeout=60)
     assert not worker.dir.exists()
     validate_module._close_worker()
+
+
+def test_unread_answers_never_block_the_gx_process():
+    # Runs that fail before their audit leave answers nobody reads; more of them than a pipe
+    # holds once hung the next run (both processes blocked writing to each other).
+    validate_module._close_worker()
+    validate_module.preload()
+    for _ in range(60):
+        validate_module.submit(_failing_batches())  # never asked for its result
+    answered = []
+    waiter = threading.Thread(daemon=True, target=lambda: answered.append(
+        validate_module.submit([(canonical(), "canonical_suppression", None)]).result()))
+    waiter.start()
+    waiter.join(timeout=120)
+    assert answered and answered[0][0].success
+    assert not validate_module._worker.replies  # the unread answers were dropped
+
+
+def test_a_gx_process_that_does_not_answer_is_not_waited_for(caplog):
+    validate_module._close_worker()
+    validate_module.preload()
+    worker = validate_module._worker
+    os.kill(worker.proc.pid, signal.SIGSTOP)  # wedged
+    try:
+        outcomes = validate_module.submit(_failing_batches()).result(timeout=2)
+        assert _failed(outcomes) == EXPECTED_FAILURES  # validated here instead
+        assert "no answer in 2 s" in caplog.text
+        validate_module.preload()  # a retired process is replaced
+        assert validate_module._worker is not worker
+    finally:
+        if worker.proc.poll() is None:
+            worker.close()  # a stopped process too: it is killed after a grace time

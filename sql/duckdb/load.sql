@@ -97,7 +97,7 @@ UPDATE suppressions s
 SET lifted_at = NULL
 FROM stage_changes c JOIN stage_known k
   ON k.channel = c.channel AND k.address = c.address AND k.reason = c.reason AND k.scope = c.scope
-WHERE c.action = 'reactivated' AND s.rowid = k.rid AND s.lifted_at IS NOT NULL;
+WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = k.rid AND s.lifted_at IS NOT NULL;
 
 -- name: insert_new
 -- Keys not in the store yet (created). Returns the number inserted. A key seen in one file

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,11 +221,10 @@ class _Worker:
             self.proc.wait(timeout=1)  # its stdout just closed: its exit code is moments away
         except subprocess.TimeoutExpired:
             pass
-        try:
-            with (self.dir / "stderr.txt").open("rb") as err:
-                err.seek(max(0, err.seek(0, 2) - 4096))
-                tail = err.read().decode(errors="replace").strip().splitlines()[-1:]
-        except OSError:
+        try:  # through our own handle: the process removes its folder as it ends
+            self.stderr.seek(max(0, self.stderr.seek(0, 2) - 4096))
+            tail = self.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
+        except (OSError, ValueError):
             tail = []
         return f"exit code {self.proc.poll()}" + (f": {tail[0]}" if tail else "")
 
@@ -357,8 +357,15 @@ def _serve(workdir: str) -> None:
     terminated (the run's process ended, however it ended)."""
     out = os.fdopen(os.dup(1), "w")  # the answers; anything else printed to fd 1 goes to stderr
     os.dup2(2, 1)
+
+    def end(*_) -> None:
+        # No interpreter teardown: GX's objects alone take over a second to tear down, and the
+        # run's process waits for this one to end.
+        shutil.rmtree(workdir, ignore_errors=True)
+        os._exit(0)
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it closes stdin
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that `finally` runs
+    signal.signal(signal.SIGTERM, end)
     try:
         sys.meta_path.insert(0, _LazyFinder())
         _run_suites([], {})  # the import and a first context, before the run asks
@@ -378,8 +385,11 @@ def _serve(workdir: str) -> None:
             out.flush()
     except BrokenPipeError:
         pass  # the run's process is gone
+    except Exception:
+        traceback.print_exc()  # to stderr.txt: the run's warning quotes its last line
+        sys.stderr.flush()
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        end()
 
 
 def _outcome(result, suite_name: str, rows: int, total: int) -> SuiteOutcome:

@@ -7,8 +7,9 @@ for the report. The caller hands it the batch or a uniform sample of it (`total_
 Importing GX takes seconds of one core (pydantic models, scipy, altair). A run therefore starts
 GX in a process of its own (`preload`), which imports it on the other core while the run reads,
 stages and merges, with no GIL shared; the run hands it the staged sample as soon as it has it
-(`submit`) and waits for the verdict only before its COMMIT. If that process cannot start or dies,
-the same suites run in this process instead: slower, never skipped.
+(`submit`) and waits for the verdict only before its COMMIT. If that process cannot start, dies,
+errs or does not answer in time, the same suites run in this process instead: slower, never
+skipped.
 """
 from __future__ import annotations
 

@@ -148,8 +148,8 @@ class _Worker:
         self.waiting: set[int] = set()
         self.replies: dict[int, dict] = {}
         self.gone: str | None = None
+        self.stderr = (self.dir / "stderr.txt").open("w+b")
         try:
-            self.stderr = (self.dir / "stderr.txt").open("w+b")
             # -P and this package first: a `pipelines` (or a `polars`...) in the cwd is not ours
             root = str(Path(__file__).resolve().parent.parent)
             env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV)}
@@ -159,6 +159,7 @@ class _Worker:
             self.proc = subprocess.Popen([sys.executable, "-P", "-c", code], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=self.stderr, env=env)
         except BaseException:
+            self.stderr.close()
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
         threading.Thread(target=self._read, name="gx-replies", daemon=True).start()

@@ -47,10 +47,6 @@ def _run(argv: list[str]):
     if args is not None:
         run_plain_check(args)
         return 0
-    if argv[:1] == ["ingest"] and "--help" not in argv:
-        from pipelines.validate import preload
-
-        preload()  # GX's process imports it while this one imports the rest (ingest() would, later)
     from pipelines.cli import app  # the application (`pipelines/cli/__init__.py`)
 
     return app(standalone_mode=False)

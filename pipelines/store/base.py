@@ -233,12 +233,12 @@ class Store(Enforcement, ABC):
                 validation=self._json(validation))
 
     def load_run(self, run_id: str, stage: Stage, files: list[dict], summary: dict,
-                 validation: dict | Callable[[], dict], dry_run: bool = False,
+                 audit: Callable[[], dict], dry_run: bool = False,
                  watermarks: dict[str, str] | None = None) -> LoadCounts:
         """Merge a staged run and mark it succeeded, all in one transaction (rolled back if dry_run).
 
-        `validation` is the run's audit, or a function that audits it, called after the merge and
-        before the COMMIT (whatever it raises rolls the merge back). `watermarks` ({sync source:
+        `audit` gives the run's validation; it is called after the merge and before the COMMIT
+        (whatever it raises rolls the merge back). `watermarks` ({sync source:
         watermark}, nightly sync only) are saved in that transaction, just before the run is
         marked succeeded: they move only if the load commits.
         """
@@ -249,8 +249,7 @@ class Store(Enforcement, ABC):
         try:
             with self._load_scope(stage), self._txn(tenant):
                 counts = self._merge(run_id, stage, files, p)
-                if callable(validation):
-                    validation = validation()
+                validation = audit()
                 if dry_run:
                     raise _DryRun
                 if watermarks:

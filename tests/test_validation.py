@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -118,6 +119,44 @@ def test_the_gx_process_gives_what_this_process_gives():
     assert [o.to_dict() for o in outcomes] == [o.to_dict() for o in here]
 
 
+def test_the_gx_process_judges_a_real_run_as_this_process_does(cli, monkeypatch):
+    # Every sample platform's staged suppressions and its quarantined rows, as a run hands them
+    # over: the GX process reads them from Parquet without Polars and without SQLAlchemy, and must
+    # still see the frames this process sees.
+    import pipelines.ingest as ingest_module
+
+    handed = []
+    real = ingest_module._validate
+    monkeypatch.setattr(ingest_module, "_validate",
+                        lambda sample, total, rejects: handed.append((sample, total, rejects)) or real(sample, total, rejects))
+    cli("ingest", "--tenant", "acme", "--default-region", "US", "--max-reject-rate", "0.5", SAMPLES)
+    ((sample, total, rejects),) = handed
+    assert sample.height > 100 and rejects.height > 0
+    odd = sample.head(3).with_columns(address=pl.Series(["tab\tinside@example.com", "nbsp\u00a0@example.com",
+                                                         "ünï@exämple.com"]))
+    batches = [(sample, "canonical_suppression", total), (rejects, "quarantine_record", None),
+               (odd, "canonical_suppression", None)]
+    validate_module.preload()
+    pending = validate_module.submit(batches)
+    assert pending.number is not None
+    there = [o.to_dict() for o in pending.result()]
+    assert there == [o.to_dict() for o in validate_module.validate_suites(batches)]
+    assert [s["success"] for s in there] == [True, True, False]  # the odd addresses fail the address regex
+    failed = {(r["expectation"], r["column"]) for r in there[2]["results"] if not r["success"]}
+    assert ("expect_column_values_to_match_regex", "address") in failed
+
+
+def test_the_gx_process_loads_neither_sqlalchemy_nor_polars():
+    # What it does without, seen in the real process once it has answered: the shared libraries
+    # it has mapped (both packages load compiled modules on import).
+    validate_module.preload()
+    worker = validate_module._worker
+    validate_module.submit([(canonical(), "canonical_suppression", None)]).result()
+    maps = Path(f"/proc/{worker.proc.pid}/maps").read_text()
+    assert "great_expectations" in maps or "pandas" in maps  # it did import GX's stack
+    assert "sqlalchemy" not in maps and "polars" not in maps
+
+
 def test_a_dead_gx_process_means_validating_here(caplog):
     validate_module.preload()
     validate_module._worker.proc.kill()
@@ -201,3 +240,9 @@ def test_a_gx_process_that_does_not_answer_is_not_waited_for(caplog):
     finally:
         if worker.proc.poll() is None:
             worker.close()  # a stopped process too: it is killed after a grace time
+
+
+def test_asking_ingest_for_help_starts_no_gx_process(cli):
+    validate_module._close_worker()
+    assert cli("ingest", "--help").code == 0
+    assert validate_module._worker is None

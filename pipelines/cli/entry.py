@@ -43,6 +43,12 @@ def _run(argv: list[str]):
     """A plain `check` through its fast lane, anything else through the Typer application."""
     from pipelines.cli.checks import plain_check_args, run_plain_check
 
+    if argv[:1] in (["ingest"], ["sync"]) and not {"--help", "-h"} & set(argv):
+        # GX's process starts before this one imports Polars, DuckDB and Typer: its import of GX
+        # is what a nightly run waits for last.
+        from pipelines.validate import preload
+
+        preload()
     args = plain_check_args(argv)
     if args is not None:
         run_plain_check(args)

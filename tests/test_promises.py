@@ -261,3 +261,30 @@ def test_a_closed_pipe_ends_export_quietly(tmp_path):
                               "echo \"exit ${PIPESTATUS[0]}\" >&2",
                               shell=True, capture_output=True, text=True, cwd=ROOT, executable="/bin/bash")
         assert done.stderr == "exit 0\n" and done.stdout.count("\n") == 1
+
+
+def test_a_load_whose_rows_move_under_it_loads_nothing(cli, tmp_path, monkeypatch):
+    # Strengthening finds the store's rows again by their row id (ctid, rowid) from the start of
+    # the load. Should a row not be there any more, the load must stop and roll back, not
+    # strengthen fewer keys than it counted.
+    from pipelines.store.duckdb_store import DuckDBStore
+    from pipelines.store.postgres_store import PostgresStore
+
+    events = "address,event,occurred_at\n" + "".join(f"u{i}@example.com,hard_bounce,{{}}\n" for i in range(3))
+    ingest(cli, write(tmp_path / "first.csv", events.format(*["2024-01-01T00:00:00Z"] * 3)))
+    before = cli("export", "--tenant", "acme").stdout
+    for cls in (DuckDBStore, PostgresStore):
+        real = cls._x
+
+        def moved(self, name, file="load", /, _real=real, **params):
+            result = _real(self, name, file, **params)
+            if name == "stage_known":  # another writer deleting them, had it not waited for the lock
+                self.con.execute("DELETE FROM suppressions WHERE tenant = 'acme'")
+            return result
+
+        monkeypatch.setattr(cls, "_x", moved)
+    later = write(tmp_path / "later.csv", events.format(*["2025-06-01T00:00:00Z"] * 3))
+    result = cli("ingest", "--tenant", "acme", "--json", str(later))
+    assert result.code == 1
+    assert "strengthened 0 of 3 suppressions" in result.stderr
+    assert cli("export", "--tenant", "acme").stdout == before

@@ -274,7 +274,12 @@ class Store(Enforcement, ABC):
             self._x("insert_known_lineage", **p)
         if self._has_contacts(tenant):
             self._x("created_changes", **p)
-        for name in (*self.strengthen_steps, "insert_lineage", "insert_events", "insert_evidence",
+        # The first step finds each row again by its row id from stage_known: every one of them
+        # must still be there, or the load stops (rolled back) rather than strengthen fewer keys.
+        strengthened = self._count(self.strengthen_steps[0], **p)
+        if strengthened != updated:
+            raise RuntimeError(f"strengthened {strengthened} of {updated} suppressions: rows moved during the load")
+        for name in (*self.strengthen_steps[1:], "insert_lineage", "insert_events", "insert_evidence",
                      "soft_bounce_blocks"):
             self._x(name, **p)
         at_threshold, blocked = self._one("soft_bounce_block_counts")

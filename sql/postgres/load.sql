@@ -64,9 +64,12 @@ FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
 
 -- name: stage_known
 -- The store's rows of the keys this run stages, as they were before the run: one pass over the
--- store that classify, insert_new and the lineage steps then read instead of the store.
+-- store that classify, insert_new and the lineage steps then read instead of the store. `rid`
+-- (the row's ctid) finds the row again without the key index: every writer of a tenant's
+-- suppressions holds its lock, so no row moves before this transaction's own updates of it
+-- (strengthen 1.5 -> 0.4 s for 50k keys of 10M; base.py checks the count).
 CREATE TEMP TABLE stage_known ON COMMIT DROP AS
-SELECT s.tenant, s.channel, s.address, s.reason, s.scope, s.first_seen_at, s.last_seen_at, s.time_known,
+SELECT s.ctid AS rid, s.tenant, s.channel, s.address, s.reason, s.scope, s.first_seen_at, s.last_seen_at, s.time_known,
        s.lifted_at, s.created_run_id, s.created_sha256, s.created_first_line, s.created_row_count
 FROM suppressions s
 WHERE s.tenant = %(tenant)s
@@ -79,8 +82,7 @@ WHERE s.tenant = %(tenant)s
 -- strengthens 50k keys of 10M wrote 100k versions, now 50k; test_a_strengthened_key_is_one_hot_update).
 UPDATE suppressions s SET created_sha256 = NULL
 FROM stage_known k
-WHERE k.created_sha256 IS NOT NULL AND s.tenant = k.tenant AND s.channel = k.channel
-  AND s.address = k.address AND s.reason = k.reason AND s.scope = k.scope
+WHERE k.created_sha256 IS NOT NULL AND s.ctid = k.rid
   AND NOT EXISTS (SELECT 1 FROM stage_changes c
                   WHERE c.channel = k.channel AND c.address = k.address AND c.reason = k.reason AND c.scope = k.scope);
 
@@ -93,10 +95,9 @@ SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_s
     updated_at    = %(now)s,
     lifted_at     = NULL,
     created_sha256 = NULL  -- its creator's lineage is in suppression_sources now (materialize_known_lineage)
-FROM stage_changes c
-WHERE c.action IN ('strengthened', 'reactivated')
-  AND s.tenant = c.tenant AND s.channel = c.channel AND s.address = c.address
-  AND s.reason = c.reason AND s.scope = c.scope;
+FROM stage_changes c JOIN stage_known k
+  ON k.channel = c.channel AND k.address = c.address AND k.reason = c.reason AND k.scope = c.scope
+WHERE c.action IN ('strengthened', 'reactivated') AND s.ctid = k.rid;
 
 -- name: insert_new
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,

@@ -379,12 +379,10 @@ def _serve(workdir: str) -> None:
     try:
         sys.meta_path.insert(0, _LazyFinder())
         _run_suites([], {})  # the import and a first context, before the run asks
-        import pyarrow.parquet as pq  # pandas' own dependency, already loaded by GX
-
         for line in sys.stdin.buffer:
             request = json.loads(line)
             try:
-                batches = [(pq.read_table(path).to_pandas(), name, total) for path, name, total in request["batches"]]
+                batches = [(_read_batch(path), name, total) for path, name, total in request["batches"]]
                 for path, _, _ in request["batches"]:
                     os.unlink(path)
                 reply = {"id": request["id"],
@@ -400,6 +398,14 @@ def _serve(workdir: str) -> None:
         sys.stderr.flush()
     finally:
         end()
+
+
+def _read_batch(path: str) -> pd.DataFrame:
+    """A request's frame as Polars' `to_pandas()` gives it, read by pyarrow (pandas' own
+    dependency, loaded by GX already): the GX process does without Polars' import."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pandas(date_as_object=False)  # dates as datetime64, as Polars does
 
 
 def _outcome(result, suite_name: str, rows: int, total: int) -> SuiteOutcome:

@@ -85,7 +85,9 @@ def write_json_array(frame: pl.DataFrame, sink: TextIO | None = None) -> None:
     and a JSONL line holds no raw newline (strings escape theirs), so its lines joined by commas
     are the array's items."""
     sink = sink or sys.stdout
-    raw = getattr(sink, "buffer", None)  # a text stream over bytes: no decode and encode again
+    # a UTF-8 text stream over bytes: no decode and encode again; any other stream gets text
+    utf8 = (getattr(sink, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
+    raw = getattr(sink, "buffer", None) if utf8 else None
     if raw is not None:
         sink.flush()
     write = raw.write if raw is not None else (lambda b: sink.write(b.decode()))

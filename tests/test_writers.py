@@ -28,11 +28,14 @@ def test_the_json_array_is_what_polars_writes(rows, slice_rows):
     writers.JSON_SLICE_ROWS = slice_rows  # several slices on frames this small
     try:
         as_bytes, as_text = io.TextIOWrapper(io.BytesIO(), encoding="utf-8"), io.StringIO()
-        writers.write_json_array(frame, as_bytes)
-        writers.write_json_array(frame, as_text)
+        as_utf16 = io.TextIOWrapper(io.BytesIO(), encoding="utf-16")  # not UTF-8: written as text
+        for sink in (as_bytes, as_text, as_utf16):
+            writers.write_json_array(frame, sink)
     finally:
         writers.JSON_SLICE_ROWS = original
     expected = frame.write_json() + "\n"
     as_bytes.flush()
     assert as_bytes.buffer.getvalue().decode() == expected
     assert as_text.getvalue() == expected
+    as_utf16.flush()
+    assert as_utf16.buffer.getvalue().decode("utf-16") == expected

@@ -12,12 +12,14 @@ import pipelines.writers as writers
 # What a check result holds, with the text a hostile input file can put in it: quotes,
 # backslashes, raw newlines and other control characters, non-ASCII.
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+# The columns of `check_frame`'s result, in its order.
 rows = st.lists(st.fixed_dictionaries({
-    "input": text, "address": st.none() | text, "suppressed": st.booleans(),
-    "reasons": st.lists(text, max_size=3), "error": st.none() | text,
+    "input": text, "address": st.none() | text, "channel": st.none() | st.sampled_from(["email", "sms"]),
+    "suppressed": st.booleans(), "reasons": st.lists(text, max_size=3),
+    "status": st.sampled_from(["suppressed", "not_suppressed", "invalid"]), "error": st.none() | text,
 }), max_size=40)
-SCHEMA = {"input": pl.String, "address": pl.String, "suppressed": pl.Boolean, "reasons": pl.List(pl.String),
-          "error": pl.String}
+SCHEMA = {"input": pl.String, "address": pl.String, "channel": pl.String, "suppressed": pl.Boolean,
+          "reasons": pl.List(pl.String), "status": pl.String, "error": pl.String}
 
 
 @settings(max_examples=300, deadline=None)

@@ -92,7 +92,8 @@ SELECT count(*) FILTER (WHERE sources = 0 AND lift_at IS NULL), count(*) FILTER 
 CREATE OR REPLACE TEMP TABLE stage_changes AS
 SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
        t.source_platform, t.detail,
-       CASE WHEN s.lifted_at IS NOT NULL THEN 'reactivated' ELSE 'strengthened' END AS action
+       CASE WHEN s.lifted_at IS NOT NULL THEN 'reactivated' ELSE 'strengthened' END AS action,
+       s.rid  -- the store row to strengthen (stage_known)
 FROM stage_suppressions t
 JOIN stage_known s
   ON s.channel = t.channel AND s.address = t.address AND s.reason = t.reason AND s.scope = t.scope

@@ -72,32 +72,28 @@ UPDATE suppressions s
 SET last_seen_at = CASE WHEN s.time_known THEN greatest(s.last_seen_at, c.last_seen_at) ELSE c.last_seen_at END,
     last_run_id  = $run_id,
     updated_at   = $now
-FROM stage_changes c JOIN stage_known k
-  ON k.channel = c.channel AND k.address = c.address AND k.reason = c.reason AND k.scope = c.scope
-WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = k.rid;
+FROM stage_changes c
+WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = c.rid;
 
 -- name: strengthen_first_seen
 UPDATE suppressions s
 SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_seen_at) ELSE c.first_seen_at END
-FROM stage_changes c JOIN stage_known k
-  ON k.channel = c.channel AND k.address = c.address AND k.reason = c.reason AND k.scope = c.scope
-WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = k.rid
+FROM stage_changes c
+WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = c.rid
   AND s.first_seen_at IS DISTINCT FROM
       CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_seen_at) ELSE c.first_seen_at END;
 
 -- name: strengthen_time_known
 UPDATE suppressions s
 SET time_known = true
-FROM stage_changes c JOIN stage_known k
-  ON k.channel = c.channel AND k.address = c.address AND k.reason = c.reason AND k.scope = c.scope
-WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = k.rid AND s.time_known IS DISTINCT FROM true;
+FROM stage_changes c
+WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = c.rid AND s.time_known IS DISTINCT FROM true;
 
 -- name: strengthen_lifted
 UPDATE suppressions s
 SET lifted_at = NULL
-FROM stage_changes c JOIN stage_known k
-  ON k.channel = c.channel AND k.address = c.address AND k.reason = c.reason AND k.scope = c.scope
-WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = k.rid AND s.lifted_at IS NOT NULL;
+FROM stage_changes c
+WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = c.rid AND s.lifted_at IS NOT NULL;
 
 -- name: insert_new
 -- Keys not in the store yet (created). Returns the number inserted. A key seen in one file

@@ -95,9 +95,8 @@ SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_s
     updated_at    = %(now)s,
     lifted_at     = NULL,
     created_sha256 = NULL  -- its creator's lineage is in suppression_sources now (materialize_known_lineage)
-FROM stage_changes c JOIN stage_known k
-  ON k.channel = c.channel AND k.address = c.address AND k.reason = c.reason AND k.scope = c.scope
-WHERE c.action IN ('strengthened', 'reactivated') AND s.ctid = k.rid;
+FROM stage_changes c
+WHERE c.action IN ('strengthened', 'reactivated') AND s.ctid = c.rid;
 
 -- name: insert_new
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,

@@ -335,16 +335,18 @@ def submit(batches: list[tuple[pl.DataFrame, str, int | None]]) -> Pending:
 
 
 # Modules GX imports at its own import and our suites never use: statistics for distribution
-# expectations, charts and markdown for rendering, S3, JSON Schema. Loaded on first use instead, by
+# expectations, charts and markdown for rendering, JSON Schema. Loaded on first use instead, by
 # the standard library's LazyLoader (GX's import 3.6 -> 2.3 s on a quiet machine with the first
-# two; the last three save a few tenths more). Used by the GX process only.
-LAZY_MODULES = frozenset({"scipy.stats", "altair", "mistune", "boto3", "jsonschema"})
-# Packages GX treats as optional (it checks for them and does without) that only its SQL and cloud
+# two; the others save a few tenths more). Used by the GX process only.
+LAZY_MODULES = frozenset({"scipy.stats", "altair", "mistune", "jsonschema"})
+# Packages GX treats as optional (it checks for them and does without) that only its SQL and S3
 # datasources use: to the GX process they are not installed (its import 0.2-0.3 s less).
-ABSENT_PACKAGES = frozenset({"sqlalchemy", "botocore"})
+ABSENT_PACKAGES = frozenset({"sqlalchemy", "boto3", "botocore"})
 
 
-class _LazyFinder(importlib.abc.MetaPathFinder):
+class _GXImports(importlib.abc.MetaPathFinder):
+    """The GX process's imports: LAZY_MODULES load on first use, ABSENT_PACKAGES not at all."""
+
     def find_spec(self, name, path, target=None):
         if name.partition(".")[0] in ABSENT_PACKAGES:
             raise ModuleNotFoundError(f"No module named {name!r} (not for the GX process)", name=name)
@@ -377,7 +379,7 @@ def _serve(workdir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it closes stdin
     signal.signal(signal.SIGTERM, end)
     try:
-        sys.meta_path.insert(0, _LazyFinder())
+        sys.meta_path.insert(0, _GXImports())
         _run_suites([], {})  # the import and a first context, before the run asks
         for line in sys.stdin.buffer:
             request = json.loads(line)

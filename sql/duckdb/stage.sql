@@ -162,10 +162,10 @@ WHERE error IS NULL AND (event = 'delivered' OR (event = 'suppression' AND reaso
 GROUP BY ALL;
 
 -- name: reason_counts
-SELECT channel, reason, scope, count(*) AS n FROM read_parquet(:suppressions) GROUP BY ALL ORDER BY n DESC;
+SELECT channel, reason, scope, count(*) AS n FROM read_parquet(:suppressions) GROUP BY ALL ORDER BY n DESC, channel, reason, scope;
 
 -- name: warning_counts
-SELECT warning, count(*) AS n FROM read_parquet(:warnings) GROUP BY ALL ORDER BY n DESC;
+SELECT warning, count(*) AS n FROM read_parquet(:warnings) GROUP BY ALL ORDER BY n DESC, warning;
 
 -- name: validation_sample
 -- What Great Expectations audits: a uniform sample of the staged suppressions, in their
@@ -208,4 +208,4 @@ SELECT file_idx, count(*) AS rows_read, count(*) FILTER (WHERE final_error IS NO
 FROM contact_rows GROUP BY file_idx;
 
 -- name: contacts_reject_counts
-SELECT final_error, count(*) AS n FROM contact_rows WHERE final_error IS NOT NULL GROUP BY ALL ORDER BY n DESC;
+SELECT final_error, count(*) AS n FROM contact_rows WHERE final_error IS NOT NULL GROUP BY ALL ORDER BY n DESC, final_error;

@@ -92,7 +92,7 @@ class _Side:
         if self.duckdb:
             _run(self.store, "load", table, columns, path=str(path))
         else:
-            self.store.copy_parquet(table, columns, path)
+            self.store.copy_in(table, columns, path)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

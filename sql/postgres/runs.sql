@@ -48,3 +48,9 @@ SET LOCAL jit = off;
 
 -- name: analyze_check_inputs
 ANALYZE check_inputs;
+
+-- name: column_types
+-- A table's columns and their types (a TEMP table's too): what a binary COPY must send.
+SELECT a.attname, format_type(a.atttypid, NULL)
+FROM pg_attribute a
+WHERE a.attrelid = %(table)s::regclass AND a.attnum > 0 AND NOT a.attisdropped;

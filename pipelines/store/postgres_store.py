@@ -51,6 +51,9 @@ CONTACT_LOCKS = 0x53555052  # the contacts trigger (shared) against a load's con
 ERASED_TABLES = ("suppressions", "suppression_sources", "suppression_events", "message_events", "quarantine",
                  "row_warnings", "import_runs", "contacts", "contact_events")
 COPY_BATCH_ROWS = 100_000  # rows per chunk sent through COPY
+# DuckDB's memory while it reads (and sorts) what a COPY sends: a sort of 9.1M staged keys spills
+# beyond it at no cost in time (19.7 s with 1 GB or 256 MB) and the process peaks at 0.69 GB, not 1.46.
+COPY_MEMORY = "256MB"
 FEW_INPUTS = 1_000  # up to this many addresses, `check` sends them as arrays instead of COPY
 INDEX_PROBE_ROWS = 1_000_000  # up to this many staged keys, a load classifies them by index probes
 
@@ -116,7 +119,7 @@ def binary_select(columns: list[str], types: dict[str, str]) -> str:
         pg_type = types[column]
         expr = f"CAST({ident} AS {_COPY_TYPES[pg_type]})"
         if _COPY_TYPES[pg_type] == "VARCHAR":
-            expr = f"replace({expr}, chr(0), '\ufffd')"
+            expr = f"CASE WHEN contains({expr}, chr(0)) THEN replace({expr}, chr(0), '\ufffd') ELSE {expr} END"
         if pg_type == "jsonb":
             expr = f"chr(1) || {expr}"
         exprs.append(f"{expr} AS {ident}")
@@ -270,11 +273,11 @@ class PostgresStore(Store):
         types = dict(self._x("column_types", "runs", table=table).fetchall())
         order_by = (" ORDER BY " + ", ".join(f'"{c}"' for c in order)) if order else ""
         if isinstance(source, pl.DataFrame):
-            duck = connect_duckdb()
+            duck = connect_duckdb(memory_limit=COPY_MEMORY)
             duck.register("source_frame", source)
             rel = duck.sql(f"SELECT {binary_select(columns, types)} FROM source_frame{order_by}")
         else:  # a sort of a big file spills beside it
-            duck = connect_duckdb(temp_directory=str(Path(source).parent / "copy_spill"))
+            duck = connect_duckdb(memory_limit=COPY_MEMORY, temp_directory=str(Path(source).parent / "copy_spill"))
             rel = duck.sql(f"SELECT {binary_select(columns, types)} FROM read_parquet($path){order_by}",
                            params={"path": str(source)})
         sent = 0

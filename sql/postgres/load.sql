@@ -68,13 +68,16 @@ FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
 -- (the row's ctid) finds the row again without the key index: every writer of a tenant's
 -- suppressions holds its lock, so no row moves before this transaction's own updates of it
 -- (strengthen 1.6 -> 0.8 s for 50k keys of 10M; base.py checks the count).
+-- A join, not EXISTS: the staged keys are unique (the key aggregate's groups), and the planner
+-- would make them unique again in a hash table, losing the key order they were COPYed in. Probed
+-- in that order, the key index is read page after page (100k keys against 10M: 0.8 -> 0.4 s).
 CREATE TEMP TABLE stage_known ON COMMIT DROP AS
 SELECT s.ctid AS rid, s.tenant, s.channel, s.address, s.reason, s.scope, s.first_seen_at, s.last_seen_at, s.time_known,
        s.lifted_at, s.created_run_id, s.created_sha256, s.created_first_line, s.created_row_count
-FROM suppressions s
-WHERE s.tenant = %(tenant)s
-  AND EXISTS (SELECT 1 FROM stage_suppressions t
-              WHERE t.channel = s.channel AND t.address = s.address AND t.reason = s.reason AND t.scope = s.scope);
+FROM stage_suppressions t
+JOIN suppressions s
+  ON s.tenant = %(tenant)s AND s.channel = t.channel AND s.address = t.address AND s.reason = t.reason
+ AND s.scope = t.scope;
 
 -- name: clear_known_lineage
 -- The marker; the line and count mean nothing without it. Not on the keys `strengthen` rewrites

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -272,19 +273,15 @@ class PostgresStore(Store):
 
         types = dict(self._x("column_types", "runs", table=table).fetchall())
         order_by = (" ORDER BY " + ", ".join(f'"{c}"' for c in order)) if order else ""
-        if isinstance(source, pl.DataFrame):
-            duck = connect_duckdb(memory_limit=COPY_MEMORY)
-            duck.register("source_frame", source)
-            rel = duck.sql(f"SELECT {binary_select(columns, types)} FROM source_frame{order_by}")
-        else:  # a sort of a big file spills beside it
-            duck = connect_duckdb(memory_limit=COPY_MEMORY, temp_directory=str(Path(source).parent / "copy_spill"))
-            rel = duck.sql(f"SELECT {binary_select(columns, types)} FROM read_parquet($path){order_by}",
-                           params={"path": str(source)})
+        frame = isinstance(source, pl.DataFrame)
+        query = f"SELECT {binary_select(columns, types)} FROM {'source_frame' if frame else 'read_parquet($path)'}{order_by}"
+        cols = ", ".join(f'"{c}"' for c in columns)
         sent = 0
 
-        def chunks() -> Iterator[bytes]:
+        def chunks(duck) -> Iterator[bytes]:
             nonlocal sent
-            reader = rel.to_arrow_reader(COPY_BATCH_ROWS)
+            params = None if frame else {"path": str(source)}
+            reader = duck.sql(query, params=params).to_arrow_reader(COPY_BATCH_ROWS)
             encoder = ArrowToPostgresBinaryEncoder(reader.schema)
             yield encoder.write_header()
             for batch in reader:
@@ -292,13 +289,15 @@ class PostgresStore(Store):
                 yield encoder.write_batch(batch)
             yield encoder.finish()
 
-        cols = ", ".join(f'"{c}"' for c in columns)
-        try:
-            with self.con.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)") as copy:
-                for chunk in read_ahead(chunks()):
-                    copy.write(chunk)
-        finally:
-            duck.close()
+        # A sort that outgrows COPY_MEMORY spills here: beside a file (the run's own directory),
+        # never into DuckDB's default `.tmp` under the current directory.
+        with (tempfile.TemporaryDirectory(prefix="copy-spill-", dir=None if frame else Path(source).parent) as spill,
+              connect_duckdb(memory_limit=COPY_MEMORY, temp_directory=spill) as duck,
+              self.con.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)") as copy):
+            if frame:
+                duck.register("source_frame", source)
+            for chunk in read_ahead(chunks(duck)):
+                copy.write(chunk)
         return sent
 
     def _stage(self, stage: Stage, parts: tuple[str, ...]) -> None:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from pipelines.store import open_store
 from pipelines.store.base import address_hmac
-from pipelines.store.postgres_store import TENANT_LOCKS
+from pipelines.store.postgres_store import TENANT_LOCKS, PostgresStore
 from tests.conftest import ROOT, run_cli
 
 TIMEOUT = 120  # seconds for any one wait below
@@ -90,12 +90,12 @@ def test_a_run_killed_mid_load_leaves_no_trace(pg_database, mon, tmp_path):
                     "--seed", "5"], check=True, capture_output=True)
     proc = suppress(pg_database, "ingest", "--tenant", "acme", "--json", export)
 
-    def merging():  # the load transaction is writing into the store's own tables
+    def merging():  # the load transaction is writing into the store's own tables (a first load: COPY)
         if proc.poll() is not None:
             raise AssertionError(f"the run ended before it could be killed: {proc.communicate()}")
         return mon.execute(
             "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
-            "AND query LIKE 'INSERT INTO suppressions %%'").fetchone()
+            "AND query ~ '^(INSERT INTO|COPY) suppressions '").fetchone()
 
     backend, query = wait_for("the load step", merging, every=0.005)
     os.kill(proc.pid, signal.SIGKILL)
@@ -351,3 +351,67 @@ def test_copy_in_keeps_every_value(pg_database, tmp_path, rows, from_parquet):
     want = [(t, n, i, b, ts, j, t) for t, (_, n, i, b, ts, j) in zip(text, rows, strict=True)]
     assert got == want
     assert arrived == collated
+
+
+FIRST_LOAD_FILES = st.lists(st.lists(st.tuples(
+    st.sampled_from([f"user{i}@example.com" for i in range(6)] + ["Tel@Example.com", "+1 (415) 555-0100"]),
+    st.sampled_from(["hard_bounce", "spam_complaint", "unsubscribe", "soft_bounce", "delivered"]),
+    st.sampled_from(["", "all", "marketing"]),
+    st.sampled_from(["", "2024-01-01T00:00:00Z", "2024-03-05T10:00:00Z", "2023-12-31T23:59:59.123456Z"]),
+), min_size=1, max_size=30), min_size=1, max_size=3)
+
+
+@given(files=FIRST_LOAD_FILES)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_first_load_writes_what_insert_new_writes(pg_database, tmp_path, monkeypatch, files):
+    """A tenant's first load COPYs its keys straight into `suppressions` (sql/postgres/copy.sql);
+    a tenant that holds a key already takes the same keys through insert_new. Both leave the same
+    rows, lineage and evidence, and a rollback of the first load leaves the tenant empty."""
+    tag = f"{len(list(tmp_path.iterdir()))}"
+    paths = []
+    for i, rows in enumerate(files):
+        path = tmp_path / f"export-{tag}-{i}.csv"
+        path.write_text("address,event,scope,occurred_at\n" + "".join(",".join(row) + "\n" for row in rows))
+        paths.append(path)
+    seed = tmp_path / f"seed-{tag}.csv"
+    seed.write_text("address,event\nseed@example.org,hard_bounce\n")
+    fresh, seeded = f"fresh{tag}", f"seeded{tag}"
+    assert run_cli("ingest", "--tenant", seeded, "--json", "--store", pg_database, seed).code == 0
+    runs, copied = {}, {}
+    copy_in = PostgresStore.copy_in
+    for tenant in (fresh, seeded):
+        copied[tenant] = tables = []
+        with monkeypatch.context() as patch:
+            patch.setattr(PostgresStore, "copy_in", lambda self, table, *a, _t=tables, **k: (
+                _t.append(table), copy_in(self, table, *a, **k))[1])
+            result = run_cli("ingest", "--tenant", tenant, "--json", "--store", pg_database, *paths)
+        assert result.code in (0, 2), result.stderr  # 2: some rows quarantined
+        runs[tenant] = result.json()
+    # The first load took its keys straight in; the other one through the staging table
+    assert ("suppressions" in copied[fresh], "stage_suppressions" in copied[fresh]) == (True, False)
+    assert ("suppressions" in copied[seeded], "stage_suppressions" in copied[seeded]) == (False, True)
+
+    def rows(tenant: str, sql: str) -> list[tuple]:
+        run_id = runs[tenant]["run_id"]
+        with psycopg.connect(pg_database) as con:
+            got = con.execute(sql, {"tenant": tenant}).fetchall()
+        # This run's id and load time stand for themselves in either tenant
+        return sorted((tuple("RUN" if v == run_id else v for v in row) for row in got), key=repr)
+
+    keys = ("SELECT channel, address, reason, scope, CASE WHEN time_known THEN first_seen_at END,"
+            " CASE WHEN time_known THEN last_seen_at END, time_known, source_platform, detail, created_run_id,"
+            " last_run_id, lifted_at, created_sha256, created_first_line, created_row_count,"
+            " updated_at = (SELECT finished_at FROM import_runs WHERE run_id = s.created_run_id) IS NOT FALSE"
+            " FROM suppressions s WHERE tenant = %(tenant)s AND address IS DISTINCT FROM 'seed@example.org'")
+    lineage = ("SELECT channel, address, reason, scope, run_id, source_sha256, first_line, row_count, time_known"
+               " FROM suppression_sources WHERE tenant = %(tenant)s")
+    events = ("SELECT channel, address, kind, occurred_at, bounce_count, run_id, source_sha256, source_line, detail"
+              " FROM message_events WHERE tenant = %(tenant)s")
+    for sql in (keys, lineage, events):
+        assert rows(fresh, sql) == rows(seeded, sql)
+    assert runs[fresh]["suppressions_added"] == runs[seeded]["suppressions_added"]
+    assert runs[fresh]["suppressions_added"] == len(rows(fresh, keys))
+
+    assert run_cli("rollback", "--json", "--store", pg_database, runs[fresh]["run_id"]).code == 0
+    for sql in (keys, lineage, events):
+        assert rows(fresh, sql) == []

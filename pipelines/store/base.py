@@ -112,9 +112,11 @@ class Store(Enforcement, ABC):
         """Run a migration file (several statements)."""
 
     @abstractmethod
-    def _stage_load(self, stage: Stage, tenant: str, erased: bool) -> None:
+    def _stage_load(self, stage: Stage, p: dict, erased: bool) -> int:
         """Make the run's staged files the relations `stage_suppressions`, `stage_lineage`,
-        `stage_evidence`, `stage_rejects` (and `stage_warnings`), erased addresses as their tokens."""
+        `stage_evidence`, `stage_rejects` (and `stage_warnings`), erased addresses as their tokens.
+        Returns the new keys it put in the store itself, as `insert_new` would have (PostgreSQL: a
+        tenant's first load); `stage_suppressions` then holds none of them."""
 
     @abstractmethod
     def _stage_rejects(self, rejects: Path) -> None:
@@ -264,10 +266,10 @@ class Store(Enforcement, ABC):
 
     def _merge(self, run_id: str, stage: Stage, files: list[dict], p: dict) -> LoadCounts:
         tenant = p["tenant"]
-        self._stage_load(stage, tenant, self.has_erasures(tenant))
+        added = self._stage_load(stage, p, self.has_erasures(tenant))
         self._classify(stage, p)
         updated = self._one("change_counts")[0]
-        added = self._count("insert_new", **p)
+        added += self._count("insert_new", **p)
         if self._one("known_count")[0]:  # keys other runs created: their lineage rows, before any change
             if self._count("materialize_known_lineage", **p):
                 self._x("clear_known_lineage", **p)

@@ -142,11 +142,12 @@ class DuckDBStore(Store):
                 evidence=str(stage.evidence), rejects=str(stage.rejects),
                 warnings=str(stage.warnings) if stage.warnings is not None else None)
 
-    def _stage_load(self, stage: Stage, tenant: str, erased: bool) -> None:
+    def _stage_load(self, stage: Stage, p: dict, erased: bool) -> int:
         self._stage_paths(stage)
-        self._x("erased_map" if erased else "no_erased_map", tenant=tenant)
+        self._x("erased_map" if erased else "no_erased_map", tenant=p["tenant"])
         for name in ("stage_views", "stage_rejects") + (("stage_warnings",) if stage.warnings is not None else ()):
             self._x(name)
+        return 0  # every new key goes in through insert_new
 
     def _stage_rejects(self, rejects: Path) -> None:
         self._x("stage_paths", suppressions=None, lineage=None, evidence=None, rejects=str(rejects), warnings=None)

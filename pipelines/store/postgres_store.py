@@ -73,8 +73,12 @@ STAGE_COLUMNS = {
 # The order a big load's staged rows reach their TEMP tables in: the key index's own order (COLLATE
 # "C" is DuckDB's byte-wise order), so insert_new and insert_evidence read them sorted and append
 # to the btree without a sort of their own (9.1M keys: PostgreSQL's sort spilled 2 GB, 23 s).
-STAGE_ORDER = {"suppressions": ("address", "channel", "reason", "scope"),
-               "evidence": ("address", "channel", "kind", "occurred_at")}
+STAGE_ORDER = {"suppressions": ("channel", "address", "reason", "scope"),
+               "evidence": ("channel", "address", "kind", "occurred_at")}
+# The columns `insert_new` writes (load.sql), which a tenant's first load COPYs straight in.
+NEW_KEY_COLUMNS = ["tenant", "channel", "address", "reason", "scope", "first_seen_at", "last_seen_at",
+                   "source_platform", "detail", "created_run_id", "last_run_id", "updated_at", "time_known",
+                   "created_sha256", "created_first_line", "created_row_count"]
 CONTACT_COLUMNS = ["contact_id", "email", "phone", "consent_in", "attributes", "has_email", "has_phone"]
 
 # PostgreSQL type OIDs -> how a result column comes back through COPY ... (FORMAT csv)
@@ -110,20 +114,28 @@ _COPY_TYPES = {"boolean": "BOOLEAN", "text": "VARCHAR", "character varying": "VA
                "bigint": "BIGINT", "timestamp with time zone": "TIMESTAMPTZ", "jsonb": "VARCHAR"}
 
 
+def _ident(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def binary_value(column: str, pg_type: str) -> str:
+    """A column as a value of the DuckDB type that COPY (FORMAT binary) into `pg_type` takes.
+    PostgreSQL text cannot hold NUL characters: they become U+FFFD (a raw value stays readable)."""
+    expr = f"CAST({_ident(column)} AS {_COPY_TYPES[pg_type]})"
+    if _COPY_TYPES[pg_type] == "VARCHAR":
+        expr = f"CASE WHEN contains({expr}, chr(0)) THEN replace({expr}, chr(0), '\ufffd') ELSE {expr} END"
+    return expr
+
+
 def binary_select(columns: list[str], types: dict[str, str]) -> str:
     """The select list that gives `columns` as COPY (FORMAT binary) into columns of `types` takes
-    them. PostgreSQL text cannot hold NUL characters: they become U+FFFD (a raw value stays
-    readable). jsonb's binary input is a version byte (1), then the JSON text."""
+    them. jsonb's binary input is a version byte (1), then the JSON text."""
     exprs = []
     for column in columns:
-        ident = '"' + column.replace('"', '""') + '"'
-        pg_type = types[column]
-        expr = f"CAST({ident} AS {_COPY_TYPES[pg_type]})"
-        if _COPY_TYPES[pg_type] == "VARCHAR":
-            expr = f"CASE WHEN contains({expr}, chr(0)) THEN replace({expr}, chr(0), '\ufffd') ELSE {expr} END"
-        if pg_type == "jsonb":
+        expr = binary_value(column, types[column])
+        if types[column] == "jsonb":
             expr = f"chr(1) || {expr}"
-        exprs.append(f"{expr} AS {ident}")
+        exprs.append(f"{expr} AS {_ident(column)}")
     return ", ".join(exprs)
 
 
@@ -261,27 +273,34 @@ class PostgresStore(Store):
 
     # -- staging and loads ----------------------------------------------------------------------
     def copy_in(self, table: str, columns: list[str], source: Path | str | pl.DataFrame,
-                order: tuple[str, ...] = ()) -> int:
+                order: tuple[str, ...] = (), select: str | None = None, params: dict | None = None) -> int:
         """COPY `columns` of a Parquet file or a frame into a table; returns the rows sent.
 
-        DuckDB reads the source (in `order`, if given) and casts each column to the table's type;
-        pgpq encodes the batches in PostgreSQL's binary COPY format, which the server takes without
-        parsing text (9.1M staged keys: the server's share 24 -> 10.5 s; the client's, which was
-        CSV written by Polars, 28 -> 2 s, 7 s in key order). The table and column names come from
-        this module's fixed lists (COPY takes no parameters); the rows are data, never SQL."""
+        DuckDB reads the source (through `select`, a DuckDB query over `source` with `params`, if
+        given; in `order`, if given) and casts each column to the table's type; pgpq encodes the
+        batches in PostgreSQL's binary COPY format, which the server takes without parsing text
+        (9.1M staged keys: the server's share 24 -> 10.5 s; the client's, which was CSV written by
+        Polars, 28 -> 2 s, 7 s in key order). The table and column names come from this module's
+        fixed lists (COPY takes no parameters); the rows are data, never SQL."""
         from pgpq import ArrowToPostgresBinaryEncoder
 
         types = dict(self._x("column_types", "runs", table=table).fetchall())
-        order_by = (" ORDER BY " + ", ".join(f'"{c}"' for c in order)) if order else ""
+        # In the order of the values PostgreSQL gets (NUL replaced): `order` names columns of the
+        # source that go into the table's columns of the same name.
+        order_by = (" ORDER BY " + ", ".join(binary_value(c, types[c]) for c in order)) if order else ""
         frame = isinstance(source, pl.DataFrame)
-        query = f"SELECT {binary_select(columns, types)} FROM {'source_frame' if frame else 'read_parquet($path)'}{order_by}"
-        cols = ", ".join(f'"{c}"' for c in columns)
+        # Sorted before `select` adds its columns: the run ids and times it adds to 9.1M keys made
+        # the sort run out of COPY_MEMORY. The SELECT over the sorted rows keeps their order
+        # (DuckDB's order preservation, which the connection turns on for it).
+        query = (f"WITH source AS (SELECT * FROM {'source_frame' if frame else 'read_parquet($path)'}{order_by}) "
+                 f"SELECT {binary_select(columns, types)} FROM ({select or 'SELECT * FROM source'}) AS q")
+        query_params = used_params(query, {**(params or {}), **({} if frame else {"path": str(source)})})
+        cols = ", ".join(map(_ident, columns))
         sent = 0
 
         def chunks(duck) -> Iterator[bytes]:
             nonlocal sent
-            params = None if frame else {"path": str(source)}
-            reader = duck.sql(query, params=params).to_arrow_reader(COPY_BATCH_ROWS)
+            reader = duck.sql(query, params=query_params or None).to_arrow_reader(COPY_BATCH_ROWS)
             encoder = ArrowToPostgresBinaryEncoder(reader.schema)
             yield encoder.write_header()
             for batch in reader:
@@ -292,7 +311,8 @@ class PostgresStore(Store):
         # A sort that outgrows COPY_MEMORY spills here: beside a file (the run's own directory),
         # never into DuckDB's default `.tmp` under the current directory.
         with (tempfile.TemporaryDirectory(prefix="copy-spill-", dir=None if frame else Path(source).parent) as spill,
-              connect_duckdb(memory_limit=COPY_MEMORY, temp_directory=spill) as duck,
+              connect_duckdb(memory_limit=COPY_MEMORY, temp_directory=spill,
+                             preserve_insertion_order="true" if order else "false") as duck,
               self.con.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)") as copy):
             if frame:
                 duck.register("source_frame", source)
@@ -305,17 +325,26 @@ class PostgresStore(Store):
         for part in parts:
             self.copy_in(f"stage_{part}", STAGE_COLUMNS[part], getattr(stage, part), STAGE_ORDER.get(part, ()))
 
-    def _stage_load(self, stage: Stage, tenant: str, erased: bool) -> None:
+    def _stage_load(self, stage: Stage, p: dict, erased: bool) -> int:
         self._x("load_work_mem")  # per hash/sort of the merge: a 10M-row join stays in memory
-        self._stage(stage, ("suppressions", "lineage", "evidence", "rejects")
-                    + (("warnings",) if stage.warnings is not None else ()))
+        parts = ("lineage", "evidence", "rejects") + (("warnings",) if stage.warnings is not None else ())
+        # A tenant's first load (the migration of its history): no key is in the store, so the
+        # staged keys are the new rows, COPYed straight in; `stage_suppressions` stays empty.
+        first = not erased and self._one("tenant_is_new", tenant=p["tenant"])[0]
+        self._stage(stage, parts if first else ("suppressions", *parts))
+        added = 0
+        if first:
+            added = self.copy_in("suppressions", NEW_KEY_COLUMNS, stage.suppressions, STAGE_ORDER["suppressions"],
+                                 select=sql_statements(DIALECT, "copy")["new_tenant_keys"],
+                                 params={"run_id": p["run_id"], "now": p["now"]})
         if erased:
-            self._x("erased_map", tenant=tenant)
+            self._x("erased_map", tenant=p["tenant"])
             for name in ("tokenize_stage", "tokenize_lineage", "tokenize_evidence"):
                 self._x(name)
         else:
             self._x("no_erased_map")
         self._x("analyze_stage")
+        return added
 
     def _stage_rejects(self, rejects: Path) -> None:
         self._stage(Stage(rejects, rejects, rejects, rejects), ("rejects",))

@@ -62,6 +62,11 @@ FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
 UPDATE stage_evidence t SET address = m.token
 FROM erased_map m WHERE m.channel = t.channel AND m.address = t.address;
 
+-- name: tenant_is_new
+-- No key of the tenant in the store (lifted and erased ones count): its first load COPYs the staged
+-- keys straight into `suppressions` (copy.sql new_tenant_keys). The tenant's lock is held.
+SELECT NOT EXISTS (SELECT 1 FROM suppressions WHERE tenant = %(tenant)s);
+
 -- name: stage_known
 -- The store's rows of the keys this run stages, as they were before the run: one pass over the
 -- store that classify, insert_new and the lineage steps then read instead of the store. `rid`

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipelines.settings import hmac_key_from_env
 from pipelines.store import open_store
 from pipelines.store.base import address_hmac
 from pipelines.store.postgres_store import TENANT_LOCKS, PostgresStore
@@ -401,7 +402,10 @@ def test_a_first_load_writes_what_insert_new_writes(pg_database, tmp_path, monke
     keys = ("SELECT channel, address, reason, scope, CASE WHEN time_known THEN first_seen_at END,"
             " CASE WHEN time_known THEN last_seen_at END, time_known, source_platform, detail, created_run_id,"
             " last_run_id, lifted_at, created_sha256, created_first_line, created_row_count,"
-            " updated_at = (SELECT finished_at FROM import_runs WHERE run_id = s.created_run_id) IS NOT FALSE"
+            " (SELECT s.updated_at BETWEEN r.started_at AND r.finished_at FROM import_runs r"
+            "  WHERE r.run_id = s.created_run_id),"
+            " (SELECT count(DISTINCT updated_at) FROM suppressions o"  # the load's one time
+            "  WHERE o.tenant = s.tenant AND o.created_run_id = s.created_run_id)"
             " FROM suppressions s WHERE tenant = %(tenant)s AND address IS DISTINCT FROM 'seed@example.org'")
     lineage = ("SELECT channel, address, reason, scope, run_id, source_sha256, first_line, row_count, time_known"
                " FROM suppression_sources WHERE tenant = %(tenant)s")
@@ -415,3 +419,26 @@ def test_a_first_load_writes_what_insert_new_writes(pg_database, tmp_path, monke
     assert run_cli("rollback", "--json", "--store", pg_database, runs[fresh]["run_id"]).code == 0
     for sql in (keys, lineage, events):
         assert rows(fresh, sql) == []
+
+
+def test_a_first_load_of_a_tenant_with_erased_addresses_stores_their_tokens(pg_database, tmp_path, monkeypatch):
+    """A tenant can have erased addresses and no suppression yet (a contact imported, then deleted):
+    its first load goes through the staging table, where erased addresses become their tokens; a
+    COPY straight into `suppressions` would store them in plain text."""
+    people = tmp_path / "contacts.csv"
+    people.write_text("id,email\nc1,user1@example.com\nc2,user9@example.com\n")
+    assert run_cli("contacts", "import", "--tenant", "acme", "--store", pg_database, people).code == 0
+    assert run_cli("contacts", "delete", "--tenant", "acme", "--yes", "--store", pg_database, "c1").code == 0
+    export = tmp_path / "bounces.csv"
+    export.write_text("address,event\nuser1@example.com,hard_bounce\nuser2@example.com,hard_bounce\n")
+    tables = []
+    send = PostgresStore.copy_in
+    monkeypatch.setattr(PostgresStore, "copy_in", lambda self, table, *a, **k: (tables.append(table),
+                                                                                 send(self, table, *a, **k))[1])
+    result = run_cli("ingest", "--tenant", "acme", "--json", "--store", pg_database, export)
+    assert result.code == 0, result.stderr
+    assert "stage_suppressions" in tables and "suppressions" not in tables
+    with psycopg.connect(pg_database) as con:
+        stored = sorted(a for (a,) in con.execute("SELECT address FROM suppressions WHERE tenant = 'acme'"))
+    assert stored[0] == "hmac:" + address_hmac(hmac_key_from_env(), "user1@example.com")
+    assert stored[1:] == ["user2@example.com"]

@@ -54,7 +54,10 @@ ERASED_TABLES = ("suppressions", "suppression_sources", "suppression_events", "m
 COPY_BATCH_ROWS = 100_000  # rows per chunk sent through COPY
 # DuckDB's memory while it reads (and sorts) what a COPY sends: a sort of 9.1M staged keys spills
 # beyond it at no cost in time (19.7 s with 1 GB or 256 MB) and the process peaks at 0.69 GB, not 1.46.
+# On two threads whatever the host: the server is the bottleneck, and the sort's memory grows with
+# its threads (on 4 threads, the first load's sort of 3M keys ran out of these 256 MB in 9 of 11 runs).
 COPY_MEMORY = "256MB"
+COPY_THREADS = 2
 FEW_INPUTS = 1_000  # up to this many addresses, `check` sends them as arrays instead of COPY
 INDEX_PROBE_ROWS = 1_000_000  # up to this many staged keys, a load classifies them by index probes
 
@@ -291,7 +294,8 @@ class PostgresStore(Store):
         frame = isinstance(source, pl.DataFrame)
         # Sorted before `select` adds its columns: the run ids and times it adds to 9.1M keys made
         # the sort run out of COPY_MEMORY. The SELECT over the sorted rows keeps their order
-        # (DuckDB's order preservation, which the connection turns on for it).
+        # (DuckDB 2.0 plans it above the sort; its order preservation is on for it). Were the order
+        # lost, only the speed would suffer: nothing reads the order the rows arrive in.
         query = (f"WITH source AS (SELECT * FROM {'source_frame' if frame else 'read_parquet($path)'}{order_by}) "
                  f"SELECT {binary_select(columns, types)} FROM ({select or 'SELECT * FROM source'}) AS q")
         query_params = used_params(query, {**(params or {}), **({} if frame else {"path": str(source)})})
@@ -311,7 +315,7 @@ class PostgresStore(Store):
         # A sort that outgrows COPY_MEMORY spills here: beside a file (the run's own directory),
         # never into DuckDB's default `.tmp` under the current directory.
         with (tempfile.TemporaryDirectory(prefix="copy-spill-", dir=None if frame else Path(source).parent) as spill,
-              connect_duckdb(memory_limit=COPY_MEMORY, temp_directory=spill,
+              connect_duckdb(memory_limit=COPY_MEMORY, threads=COPY_THREADS, temp_directory=spill,
                              preserve_insertion_order="true" if order else "false") as duck,
               self.con.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)") as copy):
             if frame:

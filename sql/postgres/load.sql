@@ -112,6 +112,7 @@ INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at
                           created_sha256, created_first_line, created_row_count)
 -- Keys not in the store yet (created); the statement's row count is the number added. A key seen
 -- in one file carries its creating run's lineage on the row (006): no lineage rows on a first load.
+-- A tenant's first load skips this: copy.sql new_tenant_keys writes the same rows (change both).
 -- No ORDER BY: the staged rows were COPYed in the key index's order (postgres_store.STAGE_ORDER)
 -- and are read in it, so a big load appends to the btree without sorting again (9.1M keys: the
 -- sort spilled 2 GB and took 23 s). Unsorted, the same insert took 143 s (a random descent per key).

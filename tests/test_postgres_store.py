@@ -340,7 +340,7 @@ def test_copy_in_keeps_every_value(pg_database, tmp_path, rows, from_parquet):
         frame.write_parquet(source)
     columns = ["t", "n", "i", "b", "ts", "j", "v"]
     with open_store(pg_database) as store, store.con.transaction(force_rollback=True):
-        for table in ("copied", "ordered"):
+        for table in ("copied", "ordered", "selected"):
             store.con.execute(f"CREATE TEMP TABLE {table} (k serial, t text, n bigint, i integer, b boolean,"
                               " ts timestamptz, j jsonb, v varchar) ON COMMIT DROP")
         assert store.copy_in("copied", columns, source) == len(rows)
@@ -348,10 +348,15 @@ def test_copy_in_keeps_every_value(pg_database, tmp_path, rows, from_parquet):
         assert store.copy_in("ordered", columns, source, order=("t",)) == len(rows)
         arrived = [t for (t,) in store.con.execute("SELECT t FROM ordered ORDER BY k").fetchall()]
         collated = [t for (t,) in store.con.execute('SELECT t FROM ordered ORDER BY t COLLATE "C"').fetchall()]
+        # Through a `select` (as a first load's keys): still in order, its parameters bound
+        assert store.copy_in("selected", columns, source, order=("t",), params={"n": 7},
+                             select="SELECT t, $n AS n, i, b, ts, j, v FROM source") == len(rows)
+        selected = store.con.execute("SELECT t, n FROM selected ORDER BY k").fetchall()
     text = [None if t is None else t.replace("\x00", "\ufffd") for t, *_ in rows]
     want = [(t, n, i, b, ts, j, t) for t, (_, n, i, b, ts, j) in zip(text, rows, strict=True)]
     assert got == want
     assert arrived == collated
+    assert selected == [(t, 7) for t in collated]
 
 
 FIRST_LOAD_FILES = st.lists(st.lists(st.tuples(

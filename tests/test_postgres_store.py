@@ -401,7 +401,7 @@ def test_a_first_load_writes_what_insert_new_writes(pg_database, tmp_path, monke
         run_id = runs[tenant]["run_id"]
         with psycopg.connect(pg_database) as con:
             got = con.execute(sql, {"tenant": tenant}).fetchall()
-        # This run's id and load time stand for themselves in either tenant
+        # Each tenant's run id stands for itself
         return sorted((tuple("RUN" if v == run_id else v for v in row) for row in got), key=repr)
 
     keys = ("SELECT channel, address, reason, scope, CASE WHEN time_known THEN first_seen_at END,"
@@ -437,9 +437,9 @@ def test_a_first_load_of_a_tenant_with_erased_addresses_stores_their_tokens(pg_d
     export = tmp_path / "bounces.csv"
     export.write_text("address,event\nuser1@example.com,hard_bounce\nuser2@example.com,hard_bounce\n")
     tables = []
-    send = PostgresStore.copy_in
+    copy_in = PostgresStore.copy_in
     monkeypatch.setattr(PostgresStore, "copy_in", lambda self, table, *a, **k: (tables.append(table),
-                                                                                 send(self, table, *a, **k))[1])
+                                                                                 copy_in(self, table, *a, **k))[1])
     result = run_cli("ingest", "--tenant", "acme", "--json", "--store", pg_database, export)
     assert result.code == 0, result.stderr
     assert "stage_suppressions" in tables and "suppressions" not in tables

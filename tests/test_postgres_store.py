@@ -430,6 +430,8 @@ def test_a_first_load_of_a_tenant_with_erased_addresses_stores_their_tokens(pg_d
     """A tenant can have erased addresses and no suppression yet (a contact imported, then deleted):
     its first load goes through the staging table, where erased addresses become their tokens; a
     COPY straight into `suppressions` would store them in plain text."""
+    monkeypatch.chdir(tmp_path)  # the deletion's safety copy goes to ./safety-exports
+    monkeypatch.delenv("SUPPRESSION_SAFETY_DIR", raising=False)
     people = tmp_path / "contacts.csv"
     people.write_text("id,email\nc1,user1@example.com\nc2,user9@example.com\n")
     assert run_cli("contacts", "import", "--tenant", "acme", "--store", pg_database, people).code == 0

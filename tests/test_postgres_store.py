@@ -359,6 +359,19 @@ def test_copy_in_keeps_every_value(pg_database, tmp_path, rows, from_parquet):
     assert selected == [(t, 7) for t in collated]
 
 
+def tables_copied_into(patch: pytest.MonkeyPatch) -> list[str]:
+    """The tables PostgresStore.copy_in fills while `patch` is active, in order."""
+    tables: list[str] = []
+    copy_in = PostgresStore.copy_in
+
+    def spy(self, table, *args, **kwargs):
+        tables.append(table)
+        return copy_in(self, table, *args, **kwargs)
+
+    patch.setattr(PostgresStore, "copy_in", spy)
+    return tables
+
+
 FIRST_LOAD_FILES = st.lists(st.lists(st.tuples(
     st.sampled_from([f"user{i}@example.com" for i in range(6)] + ["Tel@Example.com", "+1 (415) 555-0100"]),
     st.sampled_from(["hard_bounce", "spam_complaint", "unsubscribe", "soft_bounce", "delivered"]),
@@ -384,12 +397,9 @@ def test_a_first_load_writes_what_insert_new_writes(pg_database, tmp_path, monke
     fresh, seeded = f"fresh{tag}", f"seeded{tag}"
     assert run_cli("ingest", "--tenant", seeded, "--json", "--store", pg_database, seed).code == 0
     runs, copied = {}, {}
-    copy_in = PostgresStore.copy_in
     for tenant in (fresh, seeded):
-        copied[tenant] = tables = []
         with monkeypatch.context() as patch:
-            patch.setattr(PostgresStore, "copy_in", lambda self, table, *a, _t=tables, **k: (
-                _t.append(table), copy_in(self, table, *a, **k))[1])
+            copied[tenant] = tables_copied_into(patch)
             result = run_cli("ingest", "--tenant", tenant, "--json", "--store", pg_database, *paths)
         assert result.code in (0, 2), result.stderr  # 2: some rows quarantined
         runs[tenant] = result.json()
@@ -438,10 +448,7 @@ def test_a_first_load_of_a_tenant_with_erased_addresses_stores_their_tokens(pg_d
     assert run_cli("contacts", "delete", "--tenant", "acme", "--yes", "--store", pg_database, "c1").code == 0
     export = tmp_path / "bounces.csv"
     export.write_text("address,event\nuser1@example.com,hard_bounce\nuser2@example.com,hard_bounce\n")
-    tables = []
-    copy_in = PostgresStore.copy_in
-    monkeypatch.setattr(PostgresStore, "copy_in", lambda self, table, *a, **k: (tables.append(table),
-                                                                                 copy_in(self, table, *a, **k))[1])
+    tables = tables_copied_into(monkeypatch)
     result = run_cli("ingest", "--tenant", "acme", "--json", "--store", pg_database, export)
     assert result.code == 0, result.stderr
     assert "stage_suppressions" in tables and "suppressions" not in tables

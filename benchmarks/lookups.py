@@ -48,26 +48,28 @@ def address(i: int) -> str:
 
 FILL = {
     "duckdb": [
-        # As a first load leaves it: the creating run's lineage on each row (sql/duckdb/006), and
-        # rows in hash order (no row group is narrow in addresses).
+        # As a first load leaves it: the creating run's lineage on each row (sql/duckdb/006, 007,
+        # its file in run_files), and rows in hash order (no row group is narrow in addresses).
+        "INSERT INTO run_files (run_id, path, sha256, file_idx) VALUES ('fill', 'fill.csv', 'fill', 0)",
         """INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                                      source_platform, detail, created_run_id, last_run_id, updated_at,
-                                     created_sha256, created_first_line, created_row_count)
+                                     created_file, created_first_line, created_row_count)
            SELECT 'bench', 'email', 'user' || i || '@example' || lpad((i % 100)::VARCHAR, 3, '0') || '.com',
                   'hard_bounce', 'all', TIMESTAMPTZ '2024-01-01' + to_seconds(i % 10000000),
                   TIMESTAMPTZ '2024-01-01' + to_seconds(i % 10000000), 'sendgrid', '550 5.1.1', 'fill', 'fill', now(),
-                  'fill', i + 2, 1
+                  0, i + 2, 1
            FROM range(?) t(i)
            ORDER BY hash(i)""",
     ],
     "postgres": [
+        "INSERT INTO run_files (run_id, path, sha256, file_idx) VALUES ('fill', 'fill.csv', 'fill', 0)",
         """INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                                      source_platform, detail, created_run_id, last_run_id, updated_at,
-                                     created_sha256, created_first_line, created_row_count)
+                                     created_file, created_first_line, created_row_count)
            SELECT 'bench', 'email', 'user' || i || '@example' || lpad(mod(i, 100)::text, 3, '0') || '.com',
                   'hard_bounce', 'all', timestamptz '2024-01-01' + make_interval(secs => mod(i, 10000000)),
                   timestamptz '2024-01-01' + make_interval(secs => mod(i, 10000000)), 'sendgrid', '550 5.1.1',
-                  'fill', 'fill', now(), 'fill', i + 2, 1
+                  'fill', 'fill', now(), 0, i + 2, 1
            FROM generate_series(0, %s - 1) AS i
            ORDER BY 1, 2, 3""",
     ],

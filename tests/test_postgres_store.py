@@ -416,7 +416,8 @@ def test_a_first_load_writes_what_insert_new_writes(pg_database, tmp_path, monke
 
     keys = ("SELECT channel, address, reason, scope, CASE WHEN time_known THEN first_seen_at END,"
             " CASE WHEN time_known THEN last_seen_at END, time_known, source_platform, detail, created_run_id,"
-            " last_run_id, lifted_at, created_sha256, created_first_line, created_row_count,"
+            " last_run_id, lifted_at, created_file, created_first_line, created_row_count,"
+            " (SELECT f.sha256 FROM run_files f WHERE f.run_id = s.created_run_id AND f.file_idx = s.created_file),"
             " (SELECT s.updated_at BETWEEN r.started_at AND r.finished_at FROM import_runs r"
             "  WHERE r.run_id = s.created_run_id),"
             " (SELECT count(DISTINCT updated_at) FROM suppressions o"  # the load's one time

@@ -223,9 +223,12 @@ class Store(Enforcement, ABC):
         return row[0] if row else None
 
     def _record_files(self, run_id: str, files: list[dict]) -> None:
+        """`files` in the run's order: a file's position is its file_idx, which the keys the run
+        creates name their file by (suppressions.created_file)."""
         if files:
             keys = ("path", "sha256", "platform", "kind", "detected_why", "rows_read", "rows_rejected")
-            self._xmany("record_file", "runs", [{"run_id": run_id, **{k: f.get(k) for k in keys}} for f in files])
+            self._xmany("record_file", "runs", [{"run_id": run_id, "file_idx": i, **{k: f.get(k) for k in keys}}
+                                                for i, f in enumerate(files)])
 
     def _close_run(self, run_id: str, status: str, summary: dict, validation: dict | None, error: str | None) -> None:
         self._x("close_run", "runs", run_id=run_id, status=status, now=utcnow(), error=error,
@@ -266,6 +269,7 @@ class Store(Enforcement, ABC):
 
     def _merge(self, run_id: str, stage: Stage, files: list[dict], p: dict) -> LoadCounts:
         tenant = p["tenant"]
+        self._record_files(run_id, files)  # first: the rows this run creates name their file in it
         added = self._stage_load(stage, p, self.has_erasures(tenant))
         self._classify(stage, p)
         updated = self._one("change_counts")[0]
@@ -295,7 +299,6 @@ class Store(Enforcement, ABC):
         if stage.warnings is not None:
             self._x("insert_warnings", **p)
         self._x("insert_rejects", **p)
-        self._record_files(run_id, files)
         return LoadCounts(added + blocked, updated, blocked, contacts)
 
     def finish_run(self, run_id: str, status: str, summary: dict, validation: dict | None, error: str | None,

@@ -64,8 +64,8 @@ INDEX_PROBE_ROWS = 1_000_000  # up to this many staged keys, a load classifies t
 # The staged Parquet columns each TEMP table takes (sql/postgres/load.sql `stage_tables`).
 STAGE_COLUMNS = {
     "suppressions": ["tenant", "channel", "address", "reason", "scope", "first_seen_at", "last_seen_at",
-                     "source_platform", "detail", "time_known", "source_sha256", "first_line", "row_count",
-                     "single_file"],
+                     "source_platform", "detail", "time_known", "source_sha256", "file_idx", "first_line",
+                     "row_count", "single_file"],
     "lineage": ["tenant", "channel", "address", "reason", "scope", "source_sha256", "first_line", "row_count",
                 "first_seen_at", "last_seen_at", "time_known"],
     "evidence": ["tenant", "channel", "address", "kind", "occurred_at", "bounce_count", "source_sha256",
@@ -81,7 +81,7 @@ STAGE_ORDER = {"suppressions": ("channel", "address", "reason", "scope"),
 # The columns `insert_new` writes (load.sql), which a tenant's first load COPYs straight in.
 NEW_KEY_COLUMNS = ["tenant", "channel", "address", "reason", "scope", "first_seen_at", "last_seen_at",
                    "source_platform", "detail", "created_run_id", "last_run_id", "updated_at", "time_known",
-                   "created_sha256", "created_first_line", "created_row_count"]
+                   "created_file", "created_first_line", "created_row_count"]
 CONTACT_COLUMNS = ["contact_id", "email", "phone", "consent_in", "attributes", "has_email", "has_phone"]
 
 # PostgreSQL type OIDs -> how a result column comes back through COPY ... (FORMAT csv)

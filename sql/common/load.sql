@@ -46,7 +46,7 @@ CREATE OR REPLACE TEMP TABLE rollback_keys AS
 SELECT DISTINCT tenant, channel, address, reason, scope FROM suppression_sources WHERE run_id = $run_id
 UNION
 SELECT tenant, channel, address, reason, scope FROM suppressions
-WHERE tenant = $tenant AND created_run_id = $run_id AND created_sha256 IS NOT NULL;
+WHERE tenant = $tenant AND created_run_id = $run_id AND created_file IS NOT NULL;
 
 -- name: rollback_lineage
 DELETE FROM suppression_sources WHERE run_id = $run_id;
@@ -74,7 +74,7 @@ SET first_seen_at  = CASE WHEN r.sources > 0 THEN r.first_seen_at ELSE s.first_s
     created_run_id = coalesce(r.created_run_id, s.created_run_id),
     last_run_id    = coalesce(r.last_run_id, s.last_run_id),
     lifted_at      = r.lifted_at,
-    created_sha256 = NULL, created_first_line = NULL, created_row_count = NULL,  -- the lineage left is all in suppression_sources
+    created_file = NULL, created_first_line = NULL, created_row_count = NULL,  -- the lineage left is all in suppression_sources
     updated_at     = $now
 FROM rollback_left r
 WHERE (r.sources > 0 OR r.lift_at IS NOT NULL)
@@ -105,13 +105,16 @@ WHERE t.time_known
 SELECT count(*) FROM stage_known;
 
 -- name: materialize_known_lineage
--- Keys this run re-asserts whose creating run kept its lineage on the row (006): written out as
--- that run's lineage row before this run widens the row or adds its own assertion.
+-- Keys this run re-asserts whose creating run kept its lineage on the row (006, 008): written out
+-- as that run's lineage row before this run widens the row or adds its own assertion. The file's
+-- sha256 comes from run_files; a LEFT JOIN, so a file missing there fails the load (source_sha256
+-- is NOT NULL) instead of dropping the lineage.
 INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
                                  first_line, row_count, first_seen_at, last_seen_at, time_known)
-SELECT tenant, channel, address, reason, scope, created_run_id, created_sha256, created_first_line,
-       created_row_count, first_seen_at, last_seen_at, time_known
-FROM stage_known WHERE created_sha256 IS NOT NULL;
+SELECT k.tenant, k.channel, k.address, k.reason, k.scope, k.created_run_id, f.sha256, k.created_first_line,
+       k.created_row_count, k.first_seen_at, k.last_seen_at, k.time_known
+FROM stage_known k LEFT JOIN run_files f ON f.run_id = k.created_run_id AND f.file_idx = k.created_file
+WHERE k.created_file IS NOT NULL;
 
 -- name: insert_known_lineage
 -- This run's lineage of keys seen in one of its files that other runs created (the keys it
@@ -139,17 +142,17 @@ FROM stage_lineage;
 -- As materialize_known_lineage, for the hard blocks the soft-bounce policy is about to reassert.
 INSERT INTO suppression_sources (tenant, channel, address, reason, scope, run_id, source_sha256,
                                  first_line, row_count, first_seen_at, last_seen_at, time_known)
-SELECT s.tenant, s.channel, s.address, s.reason, s.scope, s.created_run_id, s.created_sha256, s.created_first_line,
+SELECT s.tenant, s.channel, s.address, s.reason, s.scope, s.created_run_id, f.sha256, s.created_first_line,
        s.created_row_count, s.first_seen_at, s.last_seen_at, s.time_known
-FROM suppressions s
+FROM suppressions s LEFT JOIN run_files f ON f.run_id = s.created_run_id AND f.file_idx = s.created_file
 WHERE s.tenant = $tenant AND s.channel = 'email' AND s.reason = 'hard_bounce' AND s.scope = 'all'
-  AND s.created_sha256 IS NOT NULL AND s.created_run_id <> $run_id
+  AND s.created_file IS NOT NULL AND s.created_run_id <> $run_id
   AND s.address IN (SELECT address FROM soft_bounce_blocks);
 
 -- name: clear_soft_bounce_lineage
-UPDATE suppressions s SET created_sha256 = NULL  -- the marker (as clear_known_lineage)
+UPDATE suppressions s SET created_file = NULL  -- the marker (as clear_known_lineage)
 WHERE s.tenant = $tenant AND s.channel = 'email' AND s.reason = 'hard_bounce' AND s.scope = 'all'
-  AND s.created_sha256 IS NOT NULL AND s.created_run_id <> $run_id
+  AND s.created_file IS NOT NULL AND s.created_run_id <> $run_id
   AND s.address IN (SELECT address FROM soft_bounce_blocks);
 
 -- name: insert_warnings

@@ -30,8 +30,9 @@ SET status = $status, finished_at = $now, rows_read = $rows_read, rows_accepted 
 WHERE run_id = $run_id;
 
 -- name: record_file
-INSERT INTO run_files (run_id, path, sha256, platform, kind, detected_why, rows_read, rows_rejected)
-VALUES ($run_id, $path, $sha256, $platform, $kind, $detected_why, $rows_read, $rows_rejected);
+-- file_idx: the file's position in the run, as staging numbers it (suppressions.created_file).
+INSERT INTO run_files (run_id, path, sha256, platform, kind, detected_why, rows_read, rows_rejected, file_idx)
+VALUES ($run_id, $path, $sha256, $platform, $kind, $detected_why, $rows_read, $rows_rejected, $file_idx);
 
 -- name: mark_rolled_back
 UPDATE import_runs SET status = 'rolled_back', rolled_back_at = $now WHERE run_id = $run_id;

@@ -51,7 +51,7 @@ CREATE OR REPLACE TEMP VIEW stage_warnings AS SELECT * FROM read_parquet(getvari
 -- finds the row again: an UPDATE by rowid reads no key column (50k rows of 10M: 0.4 -> 0.07 s).
 CREATE OR REPLACE TEMP TABLE stage_known AS
 SELECT s.rowid AS rid, s.tenant, s.channel, s.address, s.reason, s.scope, s.first_seen_at, s.last_seen_at,
-       s.time_known, s.lifted_at, s.created_run_id, s.created_sha256, s.created_first_line, s.created_row_count
+       s.time_known, s.lifted_at, s.created_run_id, s.created_file, s.created_first_line, s.created_row_count
 FROM suppressions s
 WHERE s.tenant = $tenant
   AND EXISTS (SELECT 1 FROM stage_suppressions t
@@ -60,8 +60,8 @@ WHERE s.tenant = $tenant
 -- name: clear_known_lineage
 -- Only the marker: the line and count beside it mean nothing without it, and every column an
 -- UPDATE touches is rewritten in each row group at the next checkpoint.
-UPDATE suppressions SET created_sha256 = NULL
-WHERE rowid IN (SELECT rid FROM stage_known WHERE created_sha256 IS NOT NULL);
+UPDATE suppressions SET created_file = NULL
+WHERE rowid IN (SELECT rid FROM stage_known WHERE created_file IS NOT NULL);
 
 -- name: strengthen
 -- Only the columns that change, each on the rows where it changes (strengthen_first_seen,
@@ -97,13 +97,13 @@ WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = c.rid AND s.lift
 
 -- name: insert_new
 -- Keys not in the store yet (created). Returns the number inserted. A key seen in one file
--- carries its creating run's lineage on the row (006), so a first load writes no lineage rows.
+-- carries its creating run's lineage on the row (006, 008), so a first load writes no lineage rows.
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                           source_platform, detail, created_run_id, last_run_id, updated_at, time_known,
-                          created_sha256, created_first_line, created_row_count)
+                          created_file, created_first_line, created_row_count)
 SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
        t.source_platform, t.detail, $run_id, $run_id, $now, t.time_known,
-       CASE WHEN t.single_file THEN t.source_sha256 END, CASE WHEN t.single_file THEN t.first_line END,
+       CASE WHEN t.single_file THEN t.file_idx END, CASE WHEN t.single_file THEN t.first_line END,
        CASE WHEN t.single_file THEN t.row_count END
 FROM stage_suppressions t
 ANTI JOIN stage_known s

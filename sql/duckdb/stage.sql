@@ -28,14 +28,16 @@ SELECT approx_count_distinct(detail) FROM rows;
 -- the whole run's spills (10M rows in 8 slices: 20 -> 15 s of CPU, peak 1.5 -> 0.9 GB, the same
 -- rows). An unknown time never widens a span: the load time stands in only where no row had a
 -- time. Each row carries the key's lineage too: for a key seen in one file only (`single_file`,
--- nearly all) the store takes its lineage from here, so the lineage file holds only the keys seen
--- in several files.
+-- nearly all) the store takes its lineage from here (the file by its sha256, or by its position in
+-- the run, `file_idx`, on a row the run creates), so the lineage file holds only the keys seen in
+-- several files.
 COPY (
     SELECT $tenant AS tenant, k.channel, k.address, k.reason, k.scope,
            coalesce(k.first_at, $load_time) AS first_seen_at,
            coalesce(k.last_at, $load_time)  AS last_seen_at,
            f.source_platform, k.detail::VARCHAR AS detail, k.time_known,
-           f.source_sha256, k.first_line, k.row_count, k.first_file = k.last_file AS single_file
+           f.source_sha256, k.first_file AS file_idx, k.first_line, k.row_count,
+           k.first_file = k.last_file AS single_file
     FROM (:keys) k JOIN files f ON f.file_idx = k.first_file
 ) TO :out (FORMAT parquet);
 

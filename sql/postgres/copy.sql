@@ -9,7 +9,7 @@
 -- the two together.
 SELECT tenant, channel, address, reason, scope, first_seen_at, last_seen_at, source_platform, detail,
        $run_id AS created_run_id, $run_id AS last_run_id, $now AS updated_at, time_known,
-       CASE WHEN single_file THEN source_sha256 END AS created_sha256,
+       CASE WHEN single_file THEN file_idx END AS created_file,
        CASE WHEN single_file THEN first_line END AS created_first_line,
        CASE WHEN single_file THEN row_count END AS created_row_count
 FROM source

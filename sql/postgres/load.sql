@@ -9,7 +9,8 @@
 CREATE TEMP TABLE stage_suppressions (
     tenant text COLLATE "C", channel text COLLATE "C", address text COLLATE "C", reason text COLLATE "C",
     scope text COLLATE "C", first_seen_at timestamptz, last_seen_at timestamptz, source_platform text, detail text,
-    time_known boolean, source_sha256 text COLLATE "C", first_line bigint, row_count bigint, single_file boolean
+    time_known boolean, source_sha256 text COLLATE "C", file_idx integer, first_line bigint, row_count bigint,
+    single_file boolean
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stage_lineage (
     tenant text COLLATE "C", channel text COLLATE "C", address text COLLATE "C", reason text COLLATE "C",
@@ -78,7 +79,7 @@ SELECT NOT EXISTS (SELECT 1 FROM suppressions WHERE tenant = %(tenant)s);
 -- in that order, the key index is read page after page (100k keys against 10M: 0.8 -> 0.4 s).
 CREATE TEMP TABLE stage_known ON COMMIT DROP AS
 SELECT s.ctid AS rid, s.tenant, s.channel, s.address, s.reason, s.scope, s.first_seen_at, s.last_seen_at, s.time_known,
-       s.lifted_at, s.created_run_id, s.created_sha256, s.created_first_line, s.created_row_count
+       s.lifted_at, s.created_run_id, s.created_file, s.created_first_line, s.created_row_count
 FROM stage_suppressions t
 JOIN suppressions s
   ON s.tenant = %(tenant)s AND s.channel = t.channel AND s.address = t.address AND s.reason = t.reason
@@ -88,9 +89,9 @@ JOIN suppressions s
 -- The marker; the line and count mean nothing without it. Not on the keys `strengthen` rewrites
 -- anyway: it clears theirs, and each UPDATE of a row writes a new version of it (a night that
 -- strengthens 50k keys of 10M wrote 100k versions, now 50k; test_a_strengthened_key_is_one_hot_update).
-UPDATE suppressions s SET created_sha256 = NULL
+UPDATE suppressions s SET created_file = NULL
 FROM stage_known k
-WHERE k.created_sha256 IS NOT NULL AND s.ctid = k.rid
+WHERE k.created_file IS NOT NULL AND s.ctid = k.rid
   AND NOT EXISTS (SELECT 1 FROM stage_changes c
                   WHERE c.channel = k.channel AND c.address = k.address AND c.reason = k.reason AND c.scope = k.scope);
 
@@ -102,23 +103,23 @@ SET first_seen_at = CASE WHEN s.time_known THEN least(s.first_seen_at, c.first_s
     last_run_id   = %(run_id)s,
     updated_at    = %(now)s,
     lifted_at     = NULL,
-    created_sha256 = NULL  -- its creator's lineage is in suppression_sources now (materialize_known_lineage)
+    created_file = NULL  -- its creator's lineage is in suppression_sources now (materialize_known_lineage)
 FROM stage_changes c
 WHERE c.action IN ('strengthened', 'reactivated') AND s.ctid = c.rid;
 
 -- name: insert_new
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                           source_platform, detail, created_run_id, last_run_id, updated_at, time_known,
-                          created_sha256, created_first_line, created_row_count)
+                          created_file, created_first_line, created_row_count)
 -- Keys not in the store yet (created); the statement's row count is the number added. A key seen
--- in one file carries its creating run's lineage on the row (006): no lineage rows on a first load.
+-- in one file carries its creating run's lineage on the row (006, 008): no lineage rows on a first load.
 -- A tenant's first load skips this: copy.sql new_tenant_keys writes the same rows (change both).
 -- No ORDER BY: the staged rows were COPYed in the key index's order (postgres_store.STAGE_ORDER)
 -- and are read in it, so a big load appends to the btree without sorting again (9.1M keys: the
 -- sort spilled 2 GB and took 23 s). Unsorted, the same insert took 143 s (a random descent per key).
 SELECT t.tenant, t.channel, t.address, t.reason, t.scope, t.first_seen_at, t.last_seen_at,
        t.source_platform, t.detail, %(run_id)s, %(run_id)s, %(now)s, t.time_known,
-       CASE WHEN t.single_file THEN t.source_sha256 END, CASE WHEN t.single_file THEN t.first_line END,
+       CASE WHEN t.single_file THEN t.file_idx END, CASE WHEN t.single_file THEN t.first_line END,
        CASE WHEN t.single_file THEN t.row_count END
 FROM stage_suppressions t
 WHERE NOT EXISTS (

@@ -37,6 +37,11 @@ ANALYZE stage_evidence;
 -- name: analyze_known
 ANALYZE stage_known;
 
+-- name: analyze_evidence
+-- After a big insert_evidence (postgres_store.ANALYZE_EVIDENCE_ROWS): soft_bounce_blocks is planned
+-- on what the table holds now. ANALYZE counts this transaction's own rows; a rollback undoes it.
+ANALYZE message_events;
+
 -- name: erased_map
 -- Staged addresses that were erased earlier, with their tokens: they are stored as tokens again
 -- (only run when the tenant has erased addresses; otherwise `no_erased_map`).

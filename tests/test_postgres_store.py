@@ -458,24 +458,3 @@ def test_a_first_load_of_a_tenant_with_erased_addresses_stores_their_tokens(pg_d
     assert stored[0] == "hmac:" + address_hmac(hmac_key_from_env(), "user1@example.com")
     assert stored[1:] == ["user2@example.com"]
 
-
-def test_a_load_that_adds_many_events_gathers_their_statistics_first(pg_database, tmp_path, monkeypatch):
-    """The soft-bounce count reads the events back in the same transaction: planned on the table as
-    it was (a first load: empty), a 2.2M-event count took 8.2 s instead of 6.0."""
-    import pipelines.store.postgres_store as pg
-
-    def load(tenant: str, addresses: range) -> None:
-        path = tmp_path / f"{tenant}.csv"
-        path.write_text("address,event,occurred_at\n"
-                        + "".join(f"u{i}@example.com,soft_bounce,2025-01-0{1 + i % 9}\n" for i in addresses))
-        assert run_cli("ingest", "--tenant", tenant, "--json", "--store", pg_database, path).code == 0
-
-    def estimated() -> float:
-        with psycopg.connect(pg_database) as con:
-            return con.execute("SELECT reltuples FROM pg_class WHERE relname = 'message_events'").fetchone()[0]
-
-    load("small", range(30))  # below the threshold: no ANALYZE (-1: never gathered)
-    assert estimated() == -1
-    monkeypatch.setattr(pg, "ANALYZE_EVIDENCE_ROWS", 40)
-    load("big", range(50))
-    assert estimated() == 80  # the 30 events before and this run's 50, gathered inside its transaction

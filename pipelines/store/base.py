@@ -285,10 +285,9 @@ class Store(Enforcement, ABC):
         strengthened = self._count(self.strengthen_steps[0], **p)
         if strengthened != updated:
             raise RuntimeError(f"strengthened {strengthened} of {updated} suppressions: rows moved during the load")
-        for name in (*self.strengthen_steps[1:], "insert_lineage", "insert_events"):
+        for name in (*self.strengthen_steps[1:], "insert_lineage", "insert_events", "soft_bounce_candidates",
+                     "insert_evidence", "soft_bounce_blocks"):
             self._x(name, **p)
-        self._insert_evidence(p)
-        self._x("soft_bounce_blocks", **p)
         at_threshold, blocked = self._one("soft_bounce_block_counts")
         if at_threshold:
             if self._count("materialize_soft_bounce_lineage", **p):
@@ -301,9 +300,6 @@ class Store(Enforcement, ABC):
             self._x("insert_warnings", **p)
         self._x("insert_rejects", **p)
         return LoadCounts(added + blocked, updated, blocked, contacts)
-
-    def _insert_evidence(self, p: dict) -> None:
-        self._x("insert_evidence", **p)
 
     def finish_run(self, run_id: str, status: str, summary: dict, validation: dict | None, error: str | None,
                    files: list[dict] | None = None, stage: Stage | None = None) -> None:

@@ -62,9 +62,6 @@ COPY_MEMORY = "512MB"
 COPY_THREADS = 2
 FEW_INPUTS = 1_000  # up to this many addresses, `check` sends them as arrays instead of COPY
 INDEX_PROBE_ROWS = 1_000_000  # up to this many staged keys, a load classifies them by index probes
-# From this many events a load adds, it gathers message_events' statistics before the soft-bounce
-# count reads them back (a first load's 2.2M events, planned as 51 rows: 8.2 -> 6.0 s; ANALYZE 0.2 s).
-ANALYZE_EVIDENCE_ROWS = 100_000
 
 # The staged Parquet columns each TEMP table takes (sql/postgres/load.sql `stage_tables`).
 STAGE_COLUMNS = {
@@ -354,10 +351,6 @@ class PostgresStore(Store):
             self._x("no_erased_map")
         self._x("analyze_stage")
         return added
-
-    def _insert_evidence(self, p: dict) -> None:
-        if self._count("insert_evidence", **p) >= ANALYZE_EVIDENCE_ROWS:
-            self._x("analyze_evidence")
 
     def _stage_rejects(self, rejects: Path) -> None:
         self._stage(Stage(rejects, rejects, rejects, rejects), ("rejects",))

@@ -97,7 +97,8 @@ WHERE c.action IN ('strengthened', 'reactivated') AND s.rowid = c.rid AND s.lift
 
 -- name: insert_new
 -- Keys not in the store yet (created). Returns the number inserted. A key seen in one file
--- carries its creating run's lineage on the row (006, 008), so a first load writes no lineage rows.
+-- carries its creating run's lineage on the row (006, 007_creator_file), so a first load writes no
+-- lineage rows.
 INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                           source_platform, detail, created_run_id, last_run_id, updated_at, time_known,
                           created_file, created_first_line, created_row_count)
@@ -160,5 +161,6 @@ WHERE status = 'running' AND NOT list_contains($active, run_id);
 -- name: drop_stage
 -- A load's temp objects (DuckDB's outlive the transaction).
 DROP TABLE IF EXISTS stage_changes; DROP TABLE IF EXISTS stage_known; DROP TABLE IF EXISTS erased_map; DROP TABLE IF EXISTS soft_bounce_blocks;
+DROP TABLE IF EXISTS soft_bounce_candidates;
 DROP VIEW IF EXISTS stage_suppressions; DROP VIEW IF EXISTS stage_lineage; DROP VIEW IF EXISTS stage_evidence;
 DROP VIEW IF EXISTS stage_rejects; DROP VIEW IF EXISTS stage_warnings;

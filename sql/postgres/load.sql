@@ -37,11 +37,6 @@ ANALYZE stage_evidence;
 -- name: analyze_known
 ANALYZE stage_known;
 
--- name: analyze_evidence
--- After a big insert_evidence (postgres_store.ANALYZE_EVIDENCE_ROWS): soft_bounce_blocks is planned
--- on what the table holds now. ANALYZE counts this transaction's own rows; a rollback undoes it.
-ANALYZE message_events;
-
 -- name: erased_map
 -- Staged addresses that were erased earlier, with their tokens: they are stored as tokens again
 -- (only run when the tenant has erased addresses; otherwise `no_erased_map`).
@@ -117,7 +112,8 @@ INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at
                           source_platform, detail, created_run_id, last_run_id, updated_at, time_known,
                           created_file, created_first_line, created_row_count)
 -- Keys not in the store yet (created); the statement's row count is the number added. A key seen
--- in one file carries its creating run's lineage on the row (006, 008): no lineage rows on a first load.
+-- in one file carries its creating run's lineage on the row (006, 008_creator_file): no lineage
+-- rows on a first load.
 -- A tenant's first load skips this: copy.sql new_tenant_keys writes the same rows (change both).
 -- No ORDER BY: the staged rows were COPYed in the key index's order (postgres_store.STAGE_ORDER)
 -- and are read in it, so a big load appends to the btree without sorting again (9.1M keys: the

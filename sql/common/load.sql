@@ -195,6 +195,7 @@ GROUP BY k.tenant, k.channel, k.address, k.reason, k.scope, l.lift_at;
 -- name: run_status
 -- A run's status as its rollback starts (another process may have rolled it back meanwhile).
 SELECT status FROM import_runs WHERE run_id = $run_id;
+
 -- name: soft_bounce_candidates
 -- Run before insert_evidence: the email addresses this run brings soft bounces for whose soft
 -- bounces plus highest counter, stored and staged, could reach the threshold at all. An upper bound

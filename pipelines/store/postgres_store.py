@@ -55,8 +55,8 @@ COPY_BATCH_ROWS = 100_000  # rows per chunk sent through COPY
 # DuckDB's memory while it reads (and sorts) what a COPY sends. A sort of 9.1M staged keys spills
 # beyond it (as fast with 1 GB as with 256 MB), but the memory it pins grows with its threads: on 4
 # threads a first load's sort of 3M keys ran out of 256 MB in 9 of 11 runs, on 2 threads 9.1M keys
-# in 1 of 12 (2026-12-07). 512 MB doubles the room; with 1 GB a 10M-row PostgreSQL ingest peaked at
-# 1.97 GB (1.5 GB with 256 MB).
+# in 2 of 22 (2026-12-07; none of 6 with 512 MB, none of 6 with 1 GB). 512 MB doubles the room;
+# with 1 GB a 10M-row PostgreSQL ingest peaked at 1.97 GB (1.5 GB with 256 MB).
 # On two threads whatever the host: the server is the bottleneck.
 COPY_MEMORY = "512MB"
 COPY_THREADS = 2

@@ -46,11 +46,13 @@ def address(i: int) -> str:
     return f"user{i}@example{i % 100:03d}.com"
 
 
+# The file the filled rows name as their creator's (created_file 0 of run 'fill'), both dialects.
+FILL_FILE = "INSERT INTO run_files (run_id, path, sha256, file_idx) VALUES ('fill', 'fill.csv', 'fill', 0)"
 FILL = {
     "duckdb": [
         # As a first load leaves it: the creating run's lineage on each row (sql/duckdb/006, 007,
         # its file in run_files), and rows in hash order (no row group is narrow in addresses).
-        "INSERT INTO run_files (run_id, path, sha256, file_idx) VALUES ('fill', 'fill.csv', 'fill', 0)",
+        FILL_FILE,
         """INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                                      source_platform, detail, created_run_id, last_run_id, updated_at,
                                      created_file, created_first_line, created_row_count)
@@ -62,7 +64,7 @@ FILL = {
            ORDER BY hash(i)""",
     ],
     "postgres": [
-        "INSERT INTO run_files (run_id, path, sha256, file_idx) VALUES ('fill', 'fill.csv', 'fill', 0)",
+        FILL_FILE,
         """INSERT INTO suppressions (tenant, channel, address, reason, scope, first_seen_at, last_seen_at,
                                      source_platform, detail, created_run_id, last_run_id, updated_at,
                                      created_file, created_first_line, created_row_count)

@@ -96,8 +96,9 @@ def _old_schema_store(store, monkeypatch):
     every = base.migrations
 
     def before(dialect: str) -> list[tuple[int, str, str]]:
-        names = [name[4:] for _, name, _ in every(dialect)]  # "008_creator_file" -> "creator_file"
-        return every(dialect)[:names.index("creator_file")]
+        found = every(dialect)
+        names = [name[4:] for _, name, _ in found]  # "008_creator_file" -> "creator_file"
+        return found[:names.index("creator_file")]
 
     monkeypatch.setattr(base, "migrations", before)
     return open_store(str(store))

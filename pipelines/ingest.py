@@ -157,10 +157,7 @@ def _normalize_file(pf: PlannedFile, req: IngestRequest, workdir: Path, index: i
             order = slash_order(mapped, "occurred_raw")
     except UNREADABLE as exc:
         raise unreadable(pf.source.display, exc) from None
-    ctx = FileContext(
-        tenant=req.tenant, platform=pf.adapter.name, kind=pf.match.kind, file=pf.source.display, file_idx=index,
-        sha256=pf.source.sha256, default_region=req.default_region, now=now, slash_order=order,
-    )
+    ctx = FileContext(file_idx=index, default_region=req.default_region, now=now, slash_order=order)
     parts = []
     size, before, total = _size(pf.source.local_path), *read_bytes
     lines = max(pf.source.newlines, 1) if pf.table.fmt != "json" else 0  # one JSON document: no estimate within it
@@ -357,8 +354,7 @@ def _ingest(req: IngestRequest, store: Store, workdir: Path, progress: Progress 
 
 
 def _empty_part(req: IngestRequest, workdir: Path, now) -> Path:
-    ctx = FileContext(tenant=req.tenant, platform=req.platform, kind="none", file="", file_idx=0, sha256="",
-                      default_region=req.default_region, now=now)
+    ctx = FileContext(file_idx=0, default_region=req.default_region, now=now)
     part = workdir / "part_empty.parquet"
     normalize_batch(pl.DataFrame(schema=MAPPED_SCHEMA), ctx).write_parquet(part)
     return part

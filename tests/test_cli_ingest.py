@@ -250,8 +250,9 @@ def test_key_seen_in_several_files_keeps_lineage_per_file(cli, tmp_path):
 
 
 def test_the_key_aggregate_in_slices_gives_the_same_store(tmp_path, monkeypatch):
-    """Staging aggregates big runs in slices of the addresses (run/stage.py key_slices): every
-    slicing must give the same suppressions, lineage and counts as one aggregate."""
+    """Staging aggregates big runs in slices of the addresses (run/stage.py key_slices), and carries
+    text columns as enums unless they have too many values (ENUM_MAX): every slicing, with enums or
+    text, must give the same suppressions, lineage and counts as one aggregate."""
     from pipelines.run import stage
     from tests.conftest import run_cli
 
@@ -261,9 +262,11 @@ def test_the_key_aggregate_in_slices_gives_the_same_store(tmp_path, monkeypatch)
     a.write_text("address,event,occurred_at\n" + "\n".join(rows[:120]) + "\n")
     b.write_text("address,event,occurred_at\n" + "\n".join(rows[80:]) + "\n")  # 40 rows in both files
     results = []
-    for per_slice in (10**9, 50, 7, 1):  # 1 slice, 4, 32, 64 (the most there are)
+    # 1 slice, 4, 32, 64 (the most there are); text columns as enums, then as text (0 values allowed)
+    for per_slice, enum_max in ((10**9, 65_536), (50, 65_536), (7, 65_536), (1, 65_536), (10**9, 0), (7, 0)):
         monkeypatch.setattr(stage, "ROWS_PER_SLICE", per_slice)
-        store = tmp_path / f"store-{per_slice}.duckdb"
+        monkeypatch.setattr(stage, "ENUM_MAX", enum_max)
+        store = tmp_path / f"store-{per_slice}-{enum_max}.duckdb"
         summary = run_cli("ingest", "--tenant", "acme", "--json", "--store", store, a, b).json()
         export = run_cli("export", "--tenant", "acme", "--store", store).stdout
         results.append((summary["suppressions_in_run"], summary["duplicates_collapsed"], summary["by_reason"],

@@ -34,12 +34,9 @@ REPLACEMENT = "\ufffd"
 
 @dataclass(frozen=True)
 class FileContext:
-    tenant: str
-    platform: str
-    kind: str
-    file: str
-    file_idx: int  # the file's position in the run: a small key for staging
-    sha256: str
+    # The file's position in the run: the one thing about the file its records carry (staging
+    # joins its name, platform, kind and sha256 from the run's `files` by it).
+    file_idx: int
     default_region: str | None
     now: datetime
     slash_order: str | None = None
@@ -162,7 +159,6 @@ def normalize_batch(batch: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         .otherwise(pl.lit(SCOPE_ALL))
     )
     return out.select(
-        pl.lit(ctx.tenant).alias("tenant"),
         "channel",
         "address",
         "event",
@@ -171,10 +167,6 @@ def normalize_batch(batch: pl.DataFrame, ctx: FileContext) -> pl.DataFrame:
         "occurred_at",
         "occurred_raw",
         "time_warning",
-        pl.lit(ctx.platform).alias("source_platform"),
-        pl.lit(ctx.kind).alias("source_kind"),
-        pl.lit(ctx.file).alias("source_file"),
-        pl.lit(ctx.sha256).alias("source_sha256"),
         pl.lit(ctx.file_idx, dtype=pl.Int32).alias("file_idx"),
         pl.col("_line").alias("source_line"),
         detail.alias("detail"),

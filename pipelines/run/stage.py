@@ -13,8 +13,10 @@ from pipelines.store.sql import connect_duckdb, sql_statements
 # needs the batch in memory, and the guarantees that must hold for every row (one row per key,
 # known reasons, normalized addresses) come from how the batch is built, not from the audit.
 VALIDATION_SAMPLE = 200_000
-# Up to this many distinct `detail` texts, staging carries them as an enum (sql/duckdb/stage.sql).
-DETAIL_ENUM_MAX = 65_536
+# The text columns staging carries as enums (sql/duckdb/stage.sql enum_type): type, column; each
+# one as long as it has at most ENUM_MAX distinct values, as text otherwise.
+TEXT_ENUMS = (("detail_t", "detail"), ("scope_t", "scope"), ("reason_t", "reason"), ("channel_t", "channel"))
+ENUM_MAX = 65_536
 STAGING_MEMORY = "1500MB"
 ROWS_PER_SLICE = 1_250_000  # the key aggregate's input rows per slice of the addresses (stage.sql)
 MAX_SLICES = 64
@@ -69,10 +71,12 @@ def stage_suppressions(parts: list[Path], files: pl.DataFrame, tenant: str, work
                     for n in ("suppressions", "lineage", "evidence", "rejects", "warnings")))
     con = staging_connection(workdir)
     try:
-        con.register("files", files.to_arrow())
+        con.register("input_files", files.to_arrow())
         con.execute(sql("rows_view", parts=parts))
-        details = con.execute(q["distinct_details"]).fetchall()[0][0]
-        con.execute(q["detail_enum" if 0 < details <= DETAIL_ENUM_MAX else "detail_text"])
+        con.execute(sql("run_types", tenant=tenant))
+        for (name, column), distinct in zip(TEXT_ENUMS, con.execute(q["distinct_counts"]).fetchall()[0], strict=True):
+            typed = q["enum_type" if 0 < distinct <= ENUM_MAX else "text_type"]
+            con.execute(typed.replace(":type", name).replace(":column", column))
         params = {"tenant": tenant, "load_time": now}
         slices = key_slices(con.execute(q["row_count"]).fetchall()[0][0])
         keys = " UNION ALL ".join(

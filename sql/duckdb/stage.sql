@@ -54,7 +54,7 @@ COPY (
     SELECT $tenant::tenant_t AS tenant, k.channel, k.address, k.reason, k.scope,
            coalesce(k.first_at, $load_time) AS first_seen_at,
            coalesce(k.last_at, $load_time)  AS last_seen_at,
-           f.source_platform, k.detail, k.time_known,
+           f.source_platform, k.detail, k.first_at IS NOT NULL AS time_known,
            f.source_sha256, k.first_file AS file_idx, k.first_line, k.row_count,
            k.first_file = k.last_file AS single_file
     FROM (:keys) k JOIN files f ON f.file_idx = k.first_file
@@ -64,7 +64,6 @@ COPY (
 SELECT channel::channel_t AS channel, address, reason::reason_t AS reason, scope::scope_t AS scope,
        min(occurred_at)                                                AS first_at,
        max(occurred_at)                                                AS last_at,
-       count(occurred_at) > 0                                          AS time_known,
        count(*)                                                        AS row_count,
        min(source_line)                                                AS first_line,
        min(file_idx)                                                   AS first_file,

@@ -20,9 +20,9 @@ FROM rows WHERE error IS NULL;
 -- The type staging carries a text column in (:type and :column: a pair of stage.py's TEXT_ENUMS,
 -- spliced in as names). Few distinct values (reasons, scopes, SMTP replies: the usual case): an
 -- enum, a small integer where a string would be copied into every group, and DuckDB's Parquet
--- writer writes an enum's dictionary once where it hashes every string into one (the 9.1M
--- staged keys of 10M rows, written from a table: 6.7 -> 2.6 s). Readers of the files see text. In text order, so that min()
--- of the enum is min() of the text.
+-- writer writes an enum's dictionary once where it hashes every string into one (the 9.1M staged
+-- keys of 10M rows, written from a table: 6.7 -> 2.6 s). Readers of the files see text. In text
+-- order, so that min() of the enum is min() of the text.
 CREATE TYPE :type AS ENUM (SELECT DISTINCT :column FROM rows WHERE error IS NULL AND :column IS NOT NULL ORDER BY ALL);
 
 -- name: text_type
@@ -135,7 +135,7 @@ COPY (
 -- A file's name and platform are in `files`: the parts carry only its position.
 COPY (
     SELECT f.source_file AS file, r.source_line AS line, r.raw_address AS value, r.error,
-           f.source_platform::VARCHAR AS platform, coalesce(r.status, '') AS detail
+           f.source_platform AS platform, coalesce(r.status, '') AS detail
     FROM rows r JOIN files f ON f.file_idx = r.file_idx
     WHERE r.error IS NOT NULL
     ORDER BY file, line

@@ -457,4 +457,3 @@ def test_a_first_load_of_a_tenant_with_erased_addresses_stores_their_tokens(pg_d
         stored = sorted(a for (a,) in con.execute("SELECT address FROM suppressions WHERE tenant = 'acme'"))
     assert stored[0] == "hmac:" + address_hmac(hmac_key_from_env(), "user1@example.com")
     assert stored[1:] == ["user2@example.com"]
-

@@ -74,7 +74,9 @@ def stage_suppressions(parts: list[Path], files: pl.DataFrame, tenant: str, work
         con.register("input_files", files.to_arrow())
         con.execute(sql("rows_view", parts=parts))
         con.execute(sql("run_types", tenant=tenant))
-        for (name, column), distinct in zip(TEXT_ENUMS, con.execute(q["distinct_counts"]).fetchall()[0], strict=True):
+        counts = ", ".join(f"approx_count_distinct({column})" for _, column in TEXT_ENUMS)
+        distincts = con.execute(q["distinct_counts"].replace(":counts", counts)).fetchall()[0]
+        for (name, column), distinct in zip(TEXT_ENUMS, distincts, strict=True):
             typed = q["enum_type" if 0 < distinct <= ENUM_MAX else "text_type"]
             con.execute(typed.replace(":type", name).replace(":column", column))
         params = {"tenant": tenant, "load_time": now}

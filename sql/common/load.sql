@@ -227,18 +227,16 @@ HAVING count(*) FILTER (WHERE kind = 'soft_bounce')
 -- time (it already counts the bounces before it). An event without a time counts at load time.
 -- Only soft_bounce_candidates go through this count.
 CREATE OR REPLACE TEMP TABLE soft_bounce_blocks AS
-WITH candidates AS (
-    SELECT address FROM soft_bounce_candidates
-), ev AS (
+WITH ev AS (
     SELECT e.address, e.kind, coalesce(e.occurred_at, e.recorded_at) AS at, e.bounce_count,
            coalesce(e.occurred_at::VARCHAR, e.source_sha256 || ':' || e.source_line) AS event
     FROM message_events e
-    WHERE e.tenant = $tenant AND e.channel = 'email' AND e.address IN (SELECT address FROM candidates)
+    WHERE e.tenant = $tenant AND e.channel = 'email' AND e.address IN (SELECT address FROM soft_bounce_candidates)
 ), lifted AS (
     SELECT s.address, max(s.lifted_at) AS at
     FROM suppressions s
     WHERE s.tenant = $tenant AND s.channel = 'email' AND s.lifted_at IS NOT NULL
-      AND s.address IN (SELECT address FROM candidates)
+      AND s.address IN (SELECT address FROM soft_bounce_candidates)
     GROUP BY s.address
 ), per_address AS (
     SELECT ev.address,

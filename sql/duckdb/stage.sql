@@ -11,10 +11,8 @@ CREATE OR REPLACE VIEW rows AS SELECT * FROM read_parquet(:parts);
 
 -- name: distinct_counts
 -- About how many distinct values each text column that staging groups by or writes holds, over
--- the rows the staged files keep (stage.py TEXT_ENUMS, in its order).
-SELECT approx_count_distinct(detail), approx_count_distinct(scope), approx_count_distinct(reason),
-       approx_count_distinct(channel)
-FROM rows WHERE error IS NULL;
+-- the rows the staged files keep (:counts: approx_count_distinct of each of stage.py's TEXT_ENUMS).
+SELECT :counts FROM rows WHERE error IS NULL;
 
 -- name: enum_type
 -- The type staging carries a text column in (:type and :column: a pair of stage.py's TEXT_ENUMS,

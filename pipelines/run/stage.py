@@ -39,10 +39,11 @@ def sql_literal(value: Path | str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def splice_paths(text: str, **paths: Path | list[Path]) -> str:
-    """`text` with each `:name` replaced by its path as a quoted literal (a list: `[...]`); the
-    paths are the run's own files."""
-    for key, value in paths.items():
+def splice_literals(text: str, **values: Path | list[Path] | str) -> str:
+    """`text` with each `:name` replaced by its value as a quoted literal (a list: `[...]`): the
+    run's own files, and the tenant where a type takes it as a constant (`run_types`; checked by
+    `check_tenant` before any run)."""
+    for key, value in values.items():
         items = value if isinstance(value, list) else [value]
         literal = ", ".join(sql_literal(v) for v in items)
         text = text.replace(f":{key}", f"[{literal}]" if isinstance(value, list) else literal)
@@ -64,8 +65,8 @@ def stage_suppressions(parts: list[Path], files: pl.DataFrame, tenant: str, work
     one_record_per_line). Returns the staged files and the run's facts (`per_file` by file_idx)."""
     q = statements()
 
-    def sql(name: str, **paths) -> str:
-        return splice_paths(q[name], **paths)
+    def sql(name: str, **values) -> str:
+        return splice_literals(q[name], **values)
 
     stage = Stage(*(workdir / f"stage_{n}.parquet"
                     for n in ("suppressions", "lineage", "evidence", "rejects", "warnings")))
